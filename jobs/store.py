@@ -1,0 +1,100 @@
+"""SQLite ledger of jobs (stdlib, WAL). A row is written before the submit goes out."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from jobs.models import ACTIVE_STATES
+from jobs.record import JobRecord
+
+__all__ = ["JobStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    state TEXT NOT NULL,
+    provider_job_id TEXT,
+    request_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, created_at);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+"""
+
+
+class JobStore:
+    """One connection, serialised by a lock; each write is its own short transaction."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def save(self, record: JobRecord) -> None:
+        """Insert or update the row for `record`."""
+        with self._transaction() as conn:
+            conn.execute(
+                """INSERT INTO jobs (id, owner, provider, state, provider_job_id, request_hash,
+                                     created_at, updated_at, record)
+                   VALUES (:id, :owner, :provider, :state, :provider_job_id, :request_hash,
+                           :created_at, :updated_at, :record)
+                   ON CONFLICT(id) DO UPDATE SET state = :state, provider_job_id = :provider_job_id,
+                       updated_at = :updated_at, record = :record""",
+                {
+                    "id": record.id,
+                    "owner": record.owner,
+                    "provider": record.provider,
+                    "state": record.state.value,
+                    "provider_job_id": record.provider_job_id,
+                    "request_hash": record.request_hash,
+                    "created_at": record.created_at,
+                    "updated_at": record.timeline[-1]["at"] if record.timeline else record.created_at,
+                    "record": record.to_json(),
+                },
+            )
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            row = self._conn.execute("SELECT record FROM jobs WHERE id = :id", {"id": job_id}).fetchone()
+        return JobRecord.from_json(row[0]) if row else None
+
+    def list_for_owner(self, owner: str, limit: int = 50) -> list[JobRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT record FROM jobs WHERE owner = :owner ORDER BY created_at DESC LIMIT :limit",
+                {"owner": owner, "limit": limit},
+            ).fetchall()
+        return [JobRecord.from_json(r[0]) for r in rows]
+
+    def list_active(self) -> list[JobRecord]:
+        states = [s.value for s in ACTIVE_STATES]
+        marks = ",".join("?" * len(states))
+        with self._lock:
+            rows = self._conn.execute(f"SELECT record FROM jobs WHERE state IN ({marks})", states).fetchall()
+        return [JobRecord.from_json(r[0]) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

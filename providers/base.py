@@ -1,0 +1,76 @@
+"""The contract every provider module fulfils: translate a GenerationRequest, map states back."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from errors import MissingApiKeyError
+from jobs.models import GenerationRequest, JobState, ProviderStatus
+from providers.capabilities import CAPABILITIES, Capabilities
+from settings import Settings
+
+__all__ = ["Provider", "Submission", "resolve_api_key"]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a submit produced. `request_body` is the body sent, with media by reference."""
+
+    job_id: str
+    state: JobState
+    endpoint: str
+    request_body: dict[str, Any]
+    media_transport: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_api_key(caps: Capabilities, form_key: str | None) -> str | None:
+    """The key from the form, else the server's environment variable, else None."""
+    if caps.env_api_key is None:
+        return None
+    key = (form_key or "").strip() or os.environ.get(caps.env_api_key, "").strip()
+    if not key:
+        raise MissingApiKeyError(caps.name, caps.env_api_key)
+    return key
+
+
+class Provider(ABC):
+    """One hosted (or local) Wan 2.5 I2V backend. Instances are cheap: one per job."""
+
+    name: ClassVar[str]
+
+    def __init__(self, http: httpx.AsyncClient, settings: Settings, api_key: str | None) -> None:
+        self._http = http
+        self._settings = settings
+        self._api_key = api_key
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<{type(self).__name__}>"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES[self.name]
+
+    @property
+    @abstractmethod
+    def endpoint(self) -> str:
+        """The endpoint or model the job runs on, for the record."""
+
+    @abstractmethod
+    async def submit(self, request: GenerationRequest) -> Submission:
+        """Create the job. Sent exactly once; never retried."""
+
+    @abstractmethod
+    async def status(self, job_id: str) -> ProviderStatus:
+        """Poll the job (idempotent; transient errors are retried)."""
+
+    @abstractmethod
+    async def cancel(self, job_id: str) -> bool:
+        """Ask the provider to cancel; True when it confirmed."""
+
+    async def fetch_local_result(self, status: ProviderStatus) -> None:
+        """Hook for providers whose result is already on this machine (preview)."""
