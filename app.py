@@ -1,0 +1,79 @@
+"""Wan I2V Studio: wire settings, ledger, engine and UI together, then serve."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
+
+from jobs.engine import JobEngine  # noqa: E402
+from jobs.store import JobStore  # noqa: E402
+from settings import Settings  # noqa: E402
+from ui.handlers import Studio  # noqa: E402
+from ui.layout import build_app  # noqa: E402
+
+log = logging.getLogger("wan_i2v_studio")
+
+QUEUE_MAX_SIZE = 512
+MAX_THREADS = 400  # also caps concurrently running events (gradio6.md §2.3)
+MAX_UPLOAD = "20mb"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Wan I2V Studio")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
+    return parser.parse_args(argv)
+
+
+def create_app(settings: Settings | None = None):
+    """Build the Blocks app and its engine (used by tests and by main)."""
+    settings = settings or Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.videos_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(settings.data_dir / "jobs.sqlite3")
+    engine = JobEngine(settings, store)
+    demo = build_app(Studio(engine))
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=8)
+    return demo, engine
+
+
+def launch_kwargs(settings: Settings) -> dict:
+    """Hardened launch settings (gradio6.md §8); see docs/SECURITY.md."""
+    return {
+        "max_threads": MAX_THREADS,
+        "max_file_size": MAX_UPLOAD,
+        "enable_monitoring": False,
+        "run_history": False,
+        "show_error": False,
+        "ssr_mode": False,
+        "allowed_paths": [str(settings.videos_dir)],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    settings = Settings.from_env()
+    demo, _engine = create_app(settings)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        prevent_thread_lock=True,
+        **launch_kwargs(settings),
+    )
+    if args.share and not demo.share_url:
+        print(
+            "No public share link could be created (this machine may be offline, or the tunnel "
+            f"service refused). The app keeps serving locally at {demo.local_url}",
+            flush=True,
+        )
+    demo.block_thread()
+
+
+if __name__ == "__main__":
+    main()

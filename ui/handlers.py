@@ -1,0 +1,161 @@
+"""Event handlers: thin async code that validates, starts an engine job and streams its views."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from errors import StudioError
+from jobs.engine import JobEngine
+from jobs.inputs import FormInputs, prepare_request
+from jobs.models import JobState
+from jobs.record import JobRecord
+from providers import CAPABILITIES, resolve_api_key
+from ui import views
+
+__all__ = ["Studio"]
+
+log = logging.getLogger(__name__)
+
+
+def _owner(request: gr.Request | None) -> str:
+    if request is None:
+        return "local"
+    if getattr(request, "username", None):
+        return f"user:{request.username}"
+    return f"session:{request.session_hash}"
+
+
+class Studio:
+    """The UI's handle on the engine. One per app; holds no keys."""
+
+    def __init__(self, engine: JobEngine) -> None:
+        self.engine = engine
+        self._active: dict[str, str] = {}  # session hash -> running job id, for the Cancel button
+
+    # ---- generate -----------------------------------------------------------------------
+
+    async def generate(
+        self,
+        image: str | None,
+        prompt: str,
+        negative_prompt: str = "",
+        audio: str | None = None,
+        provider: str = "preview",
+        resolution: str = "480p",
+        duration: int = 5,
+        seed: int = -1,
+        enable_prompt_expansion: bool = False,
+        enable_safety_checker: bool = True,
+        api_key: str = "",
+        image_url: str = "",
+        audio_start: float = 0,
+        request: gr.Request = None,
+    ) -> AsyncIterator[tuple]:
+        """Generate a video from an image. Streams (status, video, params, params_file)."""
+        form = FormInputs(
+            provider=provider,
+            prompt=prompt,
+            image=image,
+            image_url=image_url,
+            negative_prompt=negative_prompt,
+            audio=audio,
+            audio_start_s=audio_start,
+            resolution=resolution,
+            duration=duration,
+            seed=seed,
+            enable_prompt_expansion=enable_prompt_expansion,
+            enable_safety_checker=enable_safety_checker,
+        )
+        try:
+            caps = CAPABILITIES.get(provider)
+            key = resolve_api_key(caps, api_key) if caps else None
+            generation = await prepare_request(form, out_dir=self.engine.settings.inputs_dir, http=self.engine.http)
+        except StudioError as exc:
+            raise gr.Error(str(exc), title="Please check your inputs") from None
+        job_id = await self.engine.start(generation, api_key=key, owner=_owner(request))
+        del key, api_key
+        session = request.session_hash if request is not None else None
+        if session:
+            self._active[session] = job_id
+        try:
+            async with contextlib.aclosing(self.engine.watch(job_id)) as updates:
+                async for record in updates:
+                    yield self._running_outputs(record)
+        except asyncio.CancelledError:
+            # An explicit cancel (button or client job.cancel()). A closed tab is GeneratorExit
+            # instead, and the job keeps running: its result is kept.
+            await asyncio.shield(self.engine.cancel(job_id))
+            raise
+        finally:
+            if session and self._active.get(session) == job_id:
+                del self._active[session]
+        record = self.engine.snapshot(job_id)
+        if record.state is not JobState.DELIVERED:
+            yield self._running_outputs(record)
+            raise gr.Error(record.message or record.state.value, title=views._PHASE[record.state])
+        yield self._final_outputs(record)
+
+    def _running_outputs(self, record: JobRecord) -> tuple:
+        return views.status_markdown(record), gr.skip(), record.params(), gr.skip()
+
+    def _final_outputs(self, record: JobRecord) -> tuple:
+        params = record.params()
+        video_path = Path(record.video["path"])
+        params_path = video_path.with_name(f"{record.id}.params.json")
+        params_path.write_text(json.dumps(params, indent=2, ensure_ascii=False))
+        return views.status_markdown(record), str(video_path), params, str(params_path)
+
+    # ---- cancel -------------------------------------------------------------------------
+
+    async def cancel(self, request: gr.Request = None) -> str:
+        """Cancel this session's running job and report whether the provider confirmed."""
+        job_id = self._active.get(request.session_hash) if request is not None else None
+        if job_id is None:
+            return "Nothing to cancel."
+        record = await self.engine.cancel(job_id)
+        return views.status_markdown(record)
+
+    # ---- form helpers -------------------------------------------------------------------
+
+    @staticmethod
+    def provider_changed(provider: str, resolution: str, duration: Any) -> tuple:
+        """Offer only what the provider accepts, and show its defaults."""
+        caps = CAPABILITIES[provider]
+        tiers = [r.value for r in caps.resolutions]
+        new_res = resolution if resolution in tiers else caps.default_resolution.value
+        try:
+            current = int(duration)
+        except (TypeError, ValueError):
+            current = caps.default_duration_s
+        new_dur = current if current in caps.durations_s else caps.default_duration_s
+        expansion = caps.prompt_expansion_default
+        safety = caps.safety_checker_default
+        return (
+            gr.update(choices=tiers, value=new_res),
+            gr.update(choices=list(caps.durations_s), value=new_dur),
+            gr.update(value=bool(expansion), interactive=expansion is not None),
+            gr.update(value=True if safety is None else safety, interactive=safety is not None),
+            gr.update(visible=caps.needs_key),
+            views.provider_notes(caps),
+            views.price_text(provider, new_res, new_dur),
+        )
+
+    @staticmethod
+    def price(provider: str, resolution: str, duration: Any) -> str:
+        return views.price_text(provider, resolution, duration)
+
+    @staticmethod
+    def char_count(text: str | None, provider: str, field: str) -> str:
+        caps = CAPABILITIES.get(provider)
+        limit = (caps.max_prompt_chars if field == "prompt" else caps.max_negative_chars) if caps else 800
+        count = len(views.clean_for_count(text))
+        warn = " — too long" if count > limit else ""
+        return f"{count} / {limit} characters{warn}"
