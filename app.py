@@ -8,11 +8,11 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 
-from jobs.engine import JobEngine  # noqa: E402
-from jobs.store import JobStore  # noqa: E402
-from settings import Settings  # noqa: E402
-from ui.handlers import Studio  # noqa: E402
-from ui.layout import build_app  # noqa: E402
+from jobs.engine import JobEngine
+from jobs.store import JobStore
+from settings import Settings
+from ui.handlers import Studio
+from ui.layout import build_app
 
 log = logging.getLogger("wan_i2v_studio")
 

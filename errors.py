@@ -52,8 +52,7 @@ class MissingApiKeyError(ConfigError):
         self.provider = provider
         self.env_var = env_var
         super().__init__(
-            f"{provider} needs an API key: paste yours into the API key field, "
-            f"or set {env_var} on the server."
+            f"{provider} needs an API key: paste yours into the API key field, or set {env_var} on the server."
         )
 
 

@@ -7,6 +7,7 @@ only stops watching. An explicit cancel reaches the provider exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import time
@@ -149,10 +150,8 @@ class JobEngine:
             return self.snapshot(job_id)
         live.cancel_requested = True
         live.wake.set()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(live.task), CANCEL_WAIT_S)
-        except TimeoutError:
-            pass
         return self.snapshot(job_id)
 
     # ---- the job's own task -------------------------------------------------------------
@@ -222,10 +221,8 @@ class JobEngine:
     async def _sleep(self, live: _LiveJob, seconds: float) -> None:
         """Sleep, but wake at once when a cancel is requested."""
         live.wake.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(live.wake.wait(), timeout=max(seconds, 0))
-        except TimeoutError:
-            pass
 
     async def _poll(self, live: _LiveJob) -> ProviderStatus | None:
         record, provider = live.record, live.provider
@@ -284,8 +281,12 @@ class JobEngine:
         if status.run_ms is not None:
             record.provider_timings["run_ms"] = status.run_ms
         if status.cost_usd is not None:
-            record.cost = {"source": "provider", "amount": status.cost_usd, "currency": "USD",
-                           "text": f"${status.cost_usd:.2f} (reported by {record.provider})"}
+            record.cost = {
+                "source": "provider",
+                "amount": status.cost_usd,
+                "currency": "USD",
+                "text": f"${status.cost_usd:.2f} (reported by {record.provider})",
+            }
         if status.video_url:
             record.remote_url = status.video_url
         if status.state is JobState.UNKNOWN:
@@ -378,8 +379,7 @@ class JobEngine:
             except DownloadError as exc:
                 if attempt == DOWNLOAD_ATTEMPTS:
                     raise JobError(
-                        f"The job succeeded but its video could not be downloaded: {exc}. "
-                        f"Remote URL: {url}",
+                        f"The job succeeded but its video could not be downloaded: {exc}. Remote URL: {url}",
                         job_id=live.record.id,
                         provider_job_id=live.record.provider_job_id,
                     ) from exc

@@ -135,7 +135,9 @@ def _prepare_audio_sync(path: str, start_s: float, duration_s: int, caps: Capabi
     size = Path(path).stat().st_size if Path(path).exists() else 0
     limit_mb = caps.audio_max_bytes / 1024 / 1024
     if size > caps.audio_max_bytes:
-        raise InputError("audio", f"is {size / 1024 / 1024:.1f} MB; the limit is {limit_mb:.0f} MB. Trim or compress it.")
+        raise InputError(
+            "audio", f"is {size / 1024 / 1024:.1f} MB; the limit is {limit_mb:.0f} MB. Trim or compress it."
+        )
     info = probe_audio(path)
     if info.duration_s > MAX_AUDIO_SOURCE_S:
         raise InputError("audio", f"is {info.duration_s:.0f} s long; upload at most {MAX_AUDIO_SOURCE_S / 60:.0f} min.")
@@ -191,14 +193,18 @@ async def prepare_request(
     """Check everything cheap first, then decode media. Raises InputError."""
     caps = CAPABILITIES.get(form.provider or "")
     if caps is None:
-        raise InputError("provider", f"{form.provider!r} is not a provider here; choose one of {', '.join(CAPABILITIES)}.")
+        raise InputError(
+            "provider", f"{form.provider!r} is not a provider here; choose one of {', '.join(CAPABILITIES)}."
+        )
     prompt = _check_text(form.prompt, "prompt", caps.max_prompt_chars, required=True, provider=caps.name)
-    negative = _check_text(form.negative_prompt, "negative_prompt", caps.max_negative_chars, required=False,
-                           provider=caps.name)
+    negative = _check_text(
+        form.negative_prompt, "negative_prompt", caps.max_negative_chars, required=False, provider=caps.name
+    )
     tier, duration = _check_choice(caps, form.resolution, form.duration)
     seed, seed_was_random = resolve_seed(form.seed)
-    expansion = _check_switch(caps, form.enable_prompt_expansion, caps.prompt_expansion_default,
-                              "enable_prompt_expansion")
+    expansion = _check_switch(
+        caps, form.enable_prompt_expansion, caps.prompt_expansion_default, "enable_prompt_expansion"
+    )
     safety = _check_switch(caps, form.enable_safety_checker, caps.safety_checker_default, "enable_safety_checker")
     if form.audio and not caps.accepts_audio:
         raise InputError("audio", f"{caps.name} takes no audio. Remove it, or choose a provider that does.")

@@ -70,9 +70,7 @@ class JobState(enum.StrEnum):
 FINAL_STATES = frozenset(
     {JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT, JobState.EXPIRED}
 )
-ACTIVE_STATES = frozenset(
-    {JobState.CREATED, JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED}
-)
+ACTIVE_STATES = frozenset({JobState.CREATED, JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED})
 
 
 @dataclass(frozen=True)

@@ -102,9 +102,7 @@ def _retry_hook(exc: Exception) -> bool | float:
     return isinstance(exc, ProviderUnavailable | ProtocolError)
 
 
-async def _send_once(
-    client: httpx.AsyncClient, provider: str, method: str, url: str, **kwargs: Any
-) -> Any:
+async def _send_once(client: httpx.AsyncClient, provider: str, method: str, url: str, **kwargs: Any) -> Any:
     try:
         response = await client.request(method, url, **kwargs)
     except BlockedAddressError:

@@ -21,6 +21,4 @@ __all__ = [
     "resolve_api_key",
 ]
 
-PROVIDERS: dict[str, type[Provider]] = {
-    cls.name: cls for cls in (PreviewProvider, RunpodProvider, CoretodayProvider)
-}
+PROVIDERS: dict[str, type[Provider]] = {cls.name: cls for cls in (PreviewProvider, RunpodProvider, CoretodayProvider)}

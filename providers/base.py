@@ -71,6 +71,3 @@ class Provider(ABC):
     @abstractmethod
     async def cancel(self, job_id: str) -> bool:
         """Ask the provider to cancel; True when it confirmed."""
-
-    async def fetch_local_result(self, status: ProviderStatus) -> None:
-        """Hook for providers whose result is already on this machine (preview)."""

@@ -9,7 +9,7 @@ from providers import CAPABILITIES
 from ui import views
 from ui.handlers import Studio
 
-__all__ = ["build_app", "GENERATE_CONCURRENCY"]
+__all__ = ["GENERATE_CONCURRENCY", "build_app"]
 
 GENERATE_CONCURRENCY = 200  # generations are async waits on a provider, not CPU work
 
@@ -42,7 +42,11 @@ def build_app(studio: Studio, *, default_provider: str = DEFAULT_PROVIDER) -> gr
                     height=320,
                 )
                 image_url = gr.Textbox(
-                    label="…or an image URL (http/https)", value="", placeholder="https://…", elem_id="image_url", max_lines=1
+                    label="…or an image URL (http/https)",
+                    value="",
+                    placeholder="https://…",
+                    elem_id="image_url",
+                    max_lines=1,
                 )
                 prompt = gr.Textbox(
                     label="Prompt",
@@ -62,7 +66,11 @@ def build_app(studio: Studio, *, default_provider: str = DEFAULT_PROVIDER) -> gr
                         elem_id="audio",
                     )
                     audio_start = gr.Number(
-                        label="Audio start (s)", value=0, minimum=0, precision=2, elem_id="audio_start",
+                        label="Audio start (s)",
+                        value=0,
+                        minimum=0,
+                        precision=2,
+                        elem_id="audio_start",
                         info="The part from here on lands in the video; it is cut to the video's length.",
                     )
                 with gr.Group():
@@ -80,7 +88,10 @@ def build_app(studio: Studio, *, default_provider: str = DEFAULT_PROVIDER) -> gr
                             elem_id="resolution",
                         )
                         duration = gr.Dropdown(
-                            label="Duration (s)", choices=ALL_DURATIONS, value=caps.default_duration_s, elem_id="duration"
+                            label="Duration (s)",
+                            choices=ALL_DURATIONS,
+                            value=caps.default_duration_s,
+                            elem_id="duration",
                         )
                         seed = gr.Number(
                             label="Seed (-1 = random)",
@@ -133,21 +144,40 @@ def build_app(studio: Studio, *, default_provider: str = DEFAULT_PROVIDER) -> gr
             api_visibility="private",
         )
         for control in (resolution, duration):
-            control.change(
-                studio.price, [provider, resolution, duration], price, queue=False, api_visibility="private"
-            )
+            control.change(studio.price, [provider, resolution, duration], price, queue=False, api_visibility="private")
         prompt.input(
-            lambda t, p: studio.char_count(t, p, "prompt"), [prompt, provider], prompt_count,
-            queue=False, show_progress="hidden", api_visibility="private",
+            lambda t, p: studio.char_count(t, p, "prompt"),
+            [prompt, provider],
+            prompt_count,
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
         )
         negative_prompt.input(
-            lambda t, p: studio.char_count(t, p, "negative_prompt"), [negative_prompt, provider], negative_count,
-            queue=False, show_progress="hidden", api_visibility="private",
+            lambda t, p: studio.char_count(t, p, "negative_prompt"),
+            [negative_prompt, provider],
+            negative_count,
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
         )
         generate_event = generate.click(
             studio.generate,
-            [image, prompt, negative_prompt, audio, provider, resolution, duration, seed,
-             prompt_expansion, safety_checker, api_key, image_url, audio_start],
+            [
+                image,
+                prompt,
+                negative_prompt,
+                audio,
+                provider,
+                resolution,
+                duration,
+                seed,
+                prompt_expansion,
+                safety_checker,
+                api_key,
+                image_url,
+                audio_start,
+            ],
             [status, video, params, params_file],
             api_name="generate",
             concurrency_limit=GENERATE_CONCURRENCY,
@@ -155,7 +185,11 @@ def build_app(studio: Studio, *, default_provider: str = DEFAULT_PROVIDER) -> gr
             trigger_mode="once",
         )
         cancel.click(
-            studio.cancel, None, status, cancels=[generate_event], api_visibility="private",
+            studio.cancel,
+            None,
+            status,
+            cancels=[generate_event],
+            api_visibility="private",
             concurrency_limit=None,
         )
     return demo

@@ -41,7 +41,7 @@ def _escape(text: str) -> str:
 
 
 def timeline_text(record: JobRecord) -> str:
-    """"created 20:01:02 → submitted +0.4 s → queued +0.5 s …" with real timestamps."""
+    """ "created 20:01:02 → submitted +0.4 s → queued +0.5 s …" with real timestamps."""
     if not record.timeline:
         return ""
     start = _parse(record.timeline[0]["at"])
@@ -68,8 +68,11 @@ def status_markdown(record: JobRecord, *, now: datetime | None = None) -> str:
         lines.append(f"Rendered {done} of {total} frames")
     timings = record.provider_timings
     if timings:
-        bits = [f"{label} {timings[key] / 1000:.1f} s" for key, label in (("queue_ms", "queued"), ("run_ms", "ran"))
-                if key in timings]
+        bits = [
+            f"{label} {timings[key] / 1000:.1f} s"
+            for key, label in (("queue_ms", "queued"), ("run_ms", "ran"))
+            if key in timings
+        ]
         lines.append("Provider timings: " + ", ".join(bits))
     if record.cost:
         label = "Cost" if record.cost.get("source") == "provider" else "Estimated cost"
