@@ -137,7 +137,7 @@ async def test_cancel_while_queued_calls_provider_cancel_once(tmp_path, photo):
         engine = JobEngine(settings, JobStore(settings.data_dir / "jobs.sqlite3"))
         job_id = await engine.start(make_request(tmp_path, image=photo), api_key=KEY, owner="t")
         await asyncio.sleep(0.4)
-        first, second = await asyncio.gather(engine.cancel(job_id), engine.cancel(job_id))
+        first, _second = await asyncio.gather(engine.cancel(job_id), engine.cancel(job_id))
         await engine.aclose()
         assert len(runpod.cancels) == 1
     assert first.state is JobState.CANCELLED and first.cancel["confirmed"] is True
