@@ -42,7 +42,7 @@ class Settings:
     """I2V_JOB_TIMEOUT_S: our deadline for a job, from submit to video."""
     poll_initial_s: float = 0.5
     """I2V_POLL_INITIAL_S: first poll interval; it grows ×1.5 per poll."""
-    poll_max_s: float = 5.0
+    poll_max_s: float = 3.0
     """I2V_POLL_MAX_S: the cap on the poll interval."""
     max_video_bytes: int = 500 * 1024 * 1024
     """I2V_MAX_VIDEO_MB: the largest result we download."""
