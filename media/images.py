@@ -390,7 +390,9 @@ def _flatten_alpha(image: Image.Image, notes: list[str]) -> Image.Image:
     rgba = image.convert("RGBA")
     alpha = rgba.getchannel("A")
     if alpha.getextrema()[0] == 255:
-        return rgba.convert("RGB")  # fully opaque: nothing to flatten
+        # Still noted: a provider that refuses PNG with alpha must not be sent the original.
+        notes.append("alpha channel removed (it was fully opaque)")
+        return rgba.convert("RGB")
     flat = Image.new("RGB", rgba.size, _WHITE)
     flat.paste(rgba, mask=alpha)
     if "icc_profile" in image.info:

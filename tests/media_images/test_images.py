@@ -239,10 +239,10 @@ def test_palette_with_transparency_is_flattened(tmp_path, out):
     assert "transparency flattened onto white" in prepared.notes
 
 
-def test_opaque_alpha_channel_is_dropped_without_a_note(tmp_path, out):
+def test_opaque_alpha_channel_is_dropped_with_a_note(tmp_path, out):
     source = save(photo(640, 480).convert("RGBA"), tmp_path / "in.png")
     prepared = prepare_image(source, out_dir=out)
-    assert prepared.notes == ()
+    assert prepared.notes == ("alpha channel removed (it was fully opaque)",)
 
 
 def test_cmyk_is_converted_to_rgb(tmp_path, out):
