@@ -21,11 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import httpx  # noqa: E402
+import httpx
 
-from tests.app_process import app_process  # noqa: E402
-from tests.emulators.runpod import RunpodEmulator  # noqa: E402
-from tests.helpers import make_photo  # noqa: E402
+from tests.app_process import app_process
+from tests.emulators.runpod import RunpodEmulator
+from tests.helpers import make_photo
 
 KEY = "bench-key"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 
 from jobs.record import APP_VERSION
@@ -9,7 +11,7 @@ from providers import CAPABILITIES
 from ui import views
 from ui.handlers import Studio
 
-__all__ = ["GENERATE_CONCURRENCY", "build_app"]
+__all__ = ["GENERATE_CONCURRENCY", "build_app", "default_provider"]
 
 GENERATE_CONCURRENCY = 200  # generations are async waits on a provider, not CPU work
 
@@ -23,8 +25,17 @@ _CSS = """
 """
 
 
-def build_app(studio: Studio, *, default_provider: str = DEFAULT_PROVIDER) -> gr.Blocks:
-    caps = CAPABILITIES[default_provider]
+def default_provider() -> str:
+    """A hosted provider whose server key is configured, else the free offline preview."""
+    for caps in CAPABILITIES.values():
+        if caps.env_api_key and os.environ.get(caps.env_api_key):
+            return caps.name
+    return DEFAULT_PROVIDER
+
+
+def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
+    default_provider_name = provider_name or default_provider()
+    caps = CAPABILITIES[default_provider_name]
     with gr.Blocks(title="Wan I2V Studio", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             f"# Wan I2V Studio <small>v{APP_VERSION}</small>\n"
@@ -78,7 +89,7 @@ def build_app(studio: Studio, *, default_provider: str = DEFAULT_PROVIDER) -> gr
                         provider = gr.Dropdown(
                             label="Provider",
                             choices=[(c.label, c.name) for c in CAPABILITIES.values()],
-                            value=default_provider,
+                            value=default_provider_name,
                             elem_id="provider",
                         )
                         resolution = gr.Dropdown(
@@ -127,7 +138,7 @@ def build_app(studio: Studio, *, default_provider: str = DEFAULT_PROVIDER) -> gr
                     generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2)
                     cancel = gr.Button("Cancel", variant="stop", elem_id="cancel", scale=1)
                 price = gr.Markdown(
-                    views.price_text(default_provider, caps.default_resolution.value, caps.default_duration_s),
+                    views.price_text(default_provider_name, caps.default_resolution.value, caps.default_duration_s),
                     elem_id="price",
                 )
             with gr.Column(scale=5):
