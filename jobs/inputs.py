@@ -156,7 +156,7 @@ def _prepare_audio_sync(path: str, start_s: float, duration_s: int, caps: Capabi
         notes.append(f"The audio gives {available:.1f} s for a {duration_s} s video: the rest will be silent.")
     if info.duration_s > start_s + duration_s:
         notes.append(f"Only {start_s:g}–{start_s + length:g} s of the {info.duration_s:.1f} s audio is used.")
-    segment = cut_audio(decode_audio(path), start_s=start_s, length_s=length)
+    segment = cut_audio(decode_audio(path, until_s=start_s + length), start_s=start_s, length_s=length)
     if is_silent(segment):
         notes.append("The chosen part of the audio is silent.")
     exported = export_audio(segment, out_dir / f"audio-{secrets.token_hex(8)}.wav", "wav")
