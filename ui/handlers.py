@@ -148,6 +148,37 @@ class Studio:
             views.price_text(provider, new_res, new_dur),
         )
 
+    async def check_image(self, image: str | None, provider: str, resolution: str) -> tuple:
+        """Prepare the uploaded image now, so problems and the output geometry show before Generate."""
+        from media.images import prepare_image
+
+        if not image:
+            return gr.update(value=None, visible=False), ""
+        try:
+            prepared = await asyncio.to_thread(prepare_image, image, out_dir=self.engine.settings.inputs_dir)
+        except StudioError as exc:
+            return gr.update(value=None, visible=False), f"⚠️ {views._escape(str(exc))}"
+        return gr.update(value=str(prepared.path), visible=True), views.image_summary(prepared, provider, resolution)
+
+    @staticmethod
+    async def check_audio(audio: str | None, audio_start: Any, provider: str, duration: Any) -> str:
+        """Show the audio's length and which part lands in the video."""
+        from media.audio import probe_audio
+
+        if not audio:
+            return ""
+        caps = CAPABILITIES.get(provider)
+        try:
+            info = await asyncio.to_thread(probe_audio, audio)
+        except StudioError as exc:
+            return f"⚠️ {views._escape(str(exc))}"
+        if caps is None:
+            return ""
+        if not caps.accepts_audio:
+            return f"⚠️ {caps.name} takes no audio; remove it or choose another provider."
+        start = float(audio_start or 0)
+        return views.audio_summary(info.duration_s, start, int(duration or caps.default_duration_s), caps)
+
     @staticmethod
     def price(provider: str, resolution: str, duration: Any) -> str:
         return views.price_text(provider, resolution, duration)

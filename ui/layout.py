@@ -52,13 +52,23 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
                     elem_id="image",
                     height=320,
                 )
-                image_url = gr.Textbox(
-                    label="…or an image URL (http/https)",
-                    value="",
-                    placeholder="https://…",
-                    elem_id="image_url",
-                    max_lines=1,
+                prepared_image = gr.Image(
+                    label="Prepared for the provider",
+                    interactive=False,
+                    visible=False,
+                    height=140,
+                    elem_id="prepared_image",
+                    buttons=[],
                 )
+                image_info = gr.Markdown("", elem_id="image_info")
+                with gr.Accordion("Use an image URL instead", open=False):
+                    image_url = gr.Textbox(
+                        label="…or an image URL (http/https)",
+                        value="",
+                        placeholder="https://…",
+                        elem_id="image_url",
+                        max_lines=1,
+                    )
                 prompt = gr.Textbox(
                     label="Prompt",
                     lines=3,
@@ -84,6 +94,7 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
                         elem_id="audio_start",
                         info="The part from here on lands in the video; it is cut to the video's length.",
                     )
+                audio_info = gr.Markdown("", elem_id="audio_info")
                 with gr.Group():
                     with gr.Row():
                         provider = gr.Dropdown(
@@ -156,7 +167,7 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
         )
         for control in (resolution, duration):
             control.change(studio.price, [provider, resolution, duration], price, queue=False, api_visibility="private")
-        prompt.input(
+        prompt.change(
             lambda t, p: studio.char_count(t, p, "prompt"),
             [prompt, provider],
             prompt_count,
@@ -164,10 +175,28 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
             show_progress="hidden",
             api_visibility="private",
         )
-        negative_prompt.input(
+        negative_prompt.change(
             lambda t, p: studio.char_count(t, p, "negative_prompt"),
             [negative_prompt, provider],
             negative_count,
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
+        )
+        gr.on(
+            [image.change, provider.change, resolution.change],
+            studio.check_image,
+            [image, provider, resolution],
+            [prepared_image, image_info],
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
+        )
+        gr.on(
+            [audio.change, audio_start.change, provider.change, duration.change],
+            studio.check_audio,
+            [audio, audio_start, provider, duration],
+            audio_info,
             queue=False,
             show_progress="hidden",
             api_visibility="private",

@@ -128,3 +128,33 @@ def clean_for_count(text: str | None) -> str:
     from jobs.inputs import clean_text
 
     return clean_text(text)
+
+
+def image_summary(prepared, provider: str, resolution: str) -> str:
+    """What will be sent and what comes back: size, format, orientation, output pixels."""
+    from jobs.models import Orientation
+    from media.images import output_geometry
+    from providers.runpod import runpod_size
+
+    tier = Resolution(resolution)
+    width, height = output_geometry(prepared.width, prepared.height, tier.short_side)
+    lines = [
+        f"**Prepared image:** {prepared.width}×{prepared.height} px {prepared.mime.split('/')[1].upper()}, "
+        f"{prepared.size_bytes / 1024:.0f} KB, {prepared.orientation} · sha256 `{prepared.sha256[:12]}…`",
+        f"**Output:** {tier} {prepared.orientation} → about {width}×{height} px",
+    ]
+    if provider == "runpod":
+        lines[-1] += f" · Runpod `size` = `{runpod_size(Orientation(prepared.orientation), tier)}`"
+    lines.extend(f"- {_escape(note)}" for note in prepared.notes)
+    return "\n\n".join(lines[:2]) + ("\n\n" + "\n".join(lines[2:]) if lines[2:] else "")
+
+
+def audio_summary(source_s: float, start_s: float, video_s: int, caps: Capabilities) -> str:
+    """How much of the audio lands in the video, and what happens to the rest."""
+    used_end = min(source_s, start_s + max(video_s, caps.audio_min_s))
+    lines = [f"**Audio:** {source_s:.1f} s · seconds {start_s:g}–{used_end:.1f} are used for the {video_s} s video"]
+    if source_s - start_s < video_s:
+        lines.append(f"The audio runs out {video_s - (source_s - start_s):.1f} s early: the rest will be silent.")
+    if source_s > start_s + video_s:
+        lines.append("Longer than the video: the part after the video's end is cut.")
+    return "\n\n".join(lines)
