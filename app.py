@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 
@@ -25,7 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Wan I2V Studio")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
+    parser.add_argument("--share", action="store_true", help="ask Gradio for a public share link (public mode)")
+    parser.add_argument("--public", action="store_true", help="public mode: server keys are not lent to visitors")
     return parser.parse_args(argv)
 
 
@@ -41,9 +43,19 @@ def create_app(settings: Settings | None = None):
     return demo, engine
 
 
+def basic_auth() -> list[tuple[str, str]] | None:
+    """I2V_AUTH="user:pass" (comma-separated for several users) turns on Gradio's login page."""
+    value = os.environ.get("I2V_AUTH", "").strip()
+    if not value:
+        return None
+    pairs = [item.split(":", 1) for item in value.split(",") if ":" in item]
+    return [(user.strip(), password) for user, password in pairs if user.strip() and password]
+
+
 def launch_kwargs(settings: Settings) -> dict:
     """Hardened launch settings (gradio6.md §8); see docs/SECURITY.md."""
     return {
+        "auth": basic_auth(),
         "max_threads": MAX_THREADS,
         "max_file_size": MAX_UPLOAD,
         "enable_monitoring": False,
@@ -58,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     settings = Settings.from_env()
+    if args.share or args.public:
+        settings = dataclasses.replace(settings, public=True)
     demo, _engine = create_app(settings)
     demo.launch(
         server_name=args.host,

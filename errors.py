@@ -20,6 +20,8 @@ Nothing here ever holds an API key.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "AuthError",
     "BlockedAddressError",
@@ -34,6 +36,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimitError",
     "StudioError",
+    "redact",
 ]
 
 
@@ -112,3 +115,21 @@ class DownloadError(StudioError):
 
 class BlockedAddressError(DownloadError):
     """A URL resolved to an address we refuse to connect to."""
+
+
+_PREFIXED_KEY = re.compile(r"\b(?:sk|rpa|cdt|r8|fal|key)[-_][A-Za-z0-9_\-]{12,}")
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-]{24,}")
+
+
+def _looks_like_key(token: str) -> bool:
+    """Mixed-case base62-ish tokens are keys; hex hashes and UUIDs are ids we must keep."""
+    return any(c.isupper() for c in token) and any(c.islower() for c in token) and any(c.isdigit() for c in token)
+
+
+def redact(text: str, secrets: tuple[str | None, ...] = ()) -> str:
+    """Remove known secrets and anything that looks like an API key from a message."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    text = _PREFIXED_KEY.sub("[redacted]", text)
+    return _LONG_TOKEN.sub(lambda m: "[redacted]" if _looks_like_key(m.group()) else m.group(), text)

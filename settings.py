@@ -52,6 +52,16 @@ class Settings:
     """I2V_PREVIEW_WORKERS: preview renders that run at once (they use the CPU)."""
     preview_delay_s: float = 0.0
     """I2V_PREVIEW_DELAY_S: extra queue time for preview jobs (demos and tests of cancel)."""
+    public: bool = False
+    """Public mode: on a Space (SPACE_ID), with --share or --public, or I2V_PUBLIC=1."""
+    shared_keys: bool = False
+    """I2V_SHARED_KEYS=1: in public mode, let visitors without a key spend the server's key."""
+    quota_jobs_per_day: int = 5
+    """I2V_QUOTA_JOBS_PER_DAY: shared-key jobs one visitor may start per UTC day."""
+    quota_running_per_visitor: int = 1
+    """I2V_QUOTA_RUNNING_PER_VISITOR: shared-key jobs one visitor may have running at once."""
+    quota_running_total: int = 10
+    """I2V_QUOTA_RUNNING_TOTAL: shared-key jobs running at once, all visitors together."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -69,6 +79,13 @@ class Settings:
             download_timeout_s=_env_float("I2V_DOWNLOAD_TIMEOUT_S", cls.download_timeout_s),
             preview_workers=int(_env_float("I2V_PREVIEW_WORKERS", cls.preview_workers)),
             preview_delay_s=_env_float("I2V_PREVIEW_DELAY_S", cls.preview_delay_s),
+            public=bool(os.environ.get("SPACE_ID")) or env_flag("I2V_PUBLIC"),
+            shared_keys=env_flag("I2V_SHARED_KEYS"),
+            quota_jobs_per_day=int(_env_float("I2V_QUOTA_JOBS_PER_DAY", cls.quota_jobs_per_day)),
+            quota_running_per_visitor=int(
+                _env_float("I2V_QUOTA_RUNNING_PER_VISITOR", cls.quota_running_per_visitor)
+            ),
+            quota_running_total=int(_env_float("I2V_QUOTA_RUNNING_TOTAL", cls.quota_running_total)),
         )
 
     @property

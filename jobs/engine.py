@@ -12,7 +12,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -26,6 +26,7 @@ from errors import (
     ProviderError,
     ProviderUnavailable,
     RateLimitError,
+    redact,
 )
 from jobs.download import download_video
 from jobs.models import GenerationRequest, JobState, ProviderStatus
@@ -71,6 +72,7 @@ class JobEngine:
         )
         self._http: httpx.AsyncClient | None = None
         self._jobs: dict[str, _LiveJob] = {}
+        self._admission = asyncio.Lock()
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -89,8 +91,38 @@ class JobEngine:
 
     # ---- public verbs -------------------------------------------------------------------
 
-    async def start(self, request: GenerationRequest, *, api_key: str | None, owner: str) -> str:
-        """Record the job, then submit it in a background task. Returns our job id."""
+    async def start(
+        self,
+        request: GenerationRequest,
+        *,
+        api_key: str | None,
+        owner: str,
+        key_source: str = "none",
+        visitor: str | None = None,
+        admit: Callable[[], None] | None = None,
+    ) -> str:
+        """Record the job, then submit it in a background task. Returns our job id.
+
+        `admit` runs under a lock just before the job is recorded, so quota checks and the new
+        job are atomic with respect to other starts.
+        """
+        async with self._admission:
+            if admit is not None:
+                admit()
+            return self._start(request, api_key=api_key, owner=owner, key_source=key_source, visitor=visitor)
+
+    def running_count(self, *, key_source: str, visitor: str | None = None) -> int:
+        """Running jobs on `key_source`, optionally only this visitor's."""
+        return sum(
+            1
+            for live in self._jobs.values()
+            if live.task is not None
+            and not live.task.done()
+            and live.record.key_source == key_source
+            and (visitor is None or live.record.visitor == visitor)
+        )
+
+    def _start(self, request, *, api_key, owner, key_source, visitor) -> str:
         provider = PROVIDERS[request.provider](self.http, self.settings, api_key)
         summary = request.summary()
         record = JobRecord(
@@ -101,6 +133,8 @@ class JobEngine:
             request=summary,
             request_hash=request_hash(summary),
             endpoint=provider.endpoint,
+            key_source=key_source,
+            visitor=visitor,
         )
         amount, text = estimate_price(request.provider, request.resolution, request.duration_s)
         currency = CAPABILITIES[request.provider].price.currency
@@ -157,7 +191,14 @@ class JobEngine:
     # ---- the job's own task -------------------------------------------------------------
 
     def _changed(self, live: _LiveJob) -> None:
-        self.store.save(live.record)
+        record, secret = live.record, live.provider.secret
+        record.message = redact(record.message, (secret,))
+        if record.error:
+            record.error = redact(record.error, (secret,))
+        for entry in record.timeline:
+            if "note" in entry:
+                entry["note"] = redact(entry["note"], (secret,))
+        self.store.save(record)
         event, live.changed = live.changed, asyncio.Event()
         event.set()
 

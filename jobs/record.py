@@ -46,6 +46,8 @@ class JobRecord:
     error: str | None = None
     cancel: dict[str, Any] | None = None
     app_version: str = APP_VERSION
+    key_source: str = "none"  # whose key ran the job: "visitor", "server" or "none" (never the key)
+    visitor: str | None = None  # quota identity (a username or a salted hash), never a raw address
 
     def mark(self, state: JobState, note: str = "") -> None:
         """Move to `state` and add it to the timeline (repeated states are not re-added)."""
@@ -91,4 +93,5 @@ class JobRecord:
             "remote_url": self.remote_url,
             "error": self.error,
             "cancel": self.cancel,
+            "key_source": self.key_source,
         }

@@ -23,10 +23,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     request_hash TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    visitor TEXT,
+    key_source TEXT NOT NULL DEFAULT 'none',
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, created_at);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_visitor ON jobs(visitor, key_source, created_at);
 """
 
 
@@ -57,9 +60,9 @@ class JobStore:
         with self._transaction() as conn:
             conn.execute(
                 """INSERT INTO jobs (id, owner, provider, state, provider_job_id, request_hash,
-                                     created_at, updated_at, record)
+                                     created_at, updated_at, visitor, key_source, record)
                    VALUES (:id, :owner, :provider, :state, :provider_job_id, :request_hash,
-                           :created_at, :updated_at, :record)
+                           :created_at, :updated_at, :visitor, :key_source, :record)
                    ON CONFLICT(id) DO UPDATE SET state = :state, provider_job_id = :provider_job_id,
                        updated_at = :updated_at, record = :record""",
                 {
@@ -71,6 +74,8 @@ class JobStore:
                     "request_hash": record.request_hash,
                     "created_at": record.created_at,
                     "updated_at": record.timeline[-1]["at"] if record.timeline else record.created_at,
+                    "visitor": record.visitor,
+                    "key_source": record.key_source,
                     "record": record.to_json(),
                 },
             )
@@ -87,6 +92,16 @@ class JobStore:
                 {"owner": owner, "limit": limit},
             ).fetchall()
         return [JobRecord.from_json(r[0]) for r in rows]
+
+    def count_started_since(self, visitor: str, since: str, key_source: str) -> int:
+        """Jobs this visitor started on `key_source` since the ISO time `since` (for quotas)."""
+        with self._lock:
+            row = self._conn.execute(
+                """SELECT COUNT(*) FROM jobs WHERE visitor = :visitor AND key_source = :key_source
+                   AND created_at >= :since""",
+                {"visitor": visitor, "key_source": key_source, "since": since},
+            ).fetchone()
+        return int(row[0])
 
     def list_active(self) -> list[JobRecord]:
         states = [s.value for s in ACTIVE_STATES]

@@ -52,6 +52,26 @@ class Provider(ABC):
         return f"<{type(self).__name__}>"
 
     @property
+    def secret(self) -> str | None:
+        """The key, for redaction only. Never log or store it."""
+        return self._api_key
+
+    async def check_key(self) -> bool:
+        """The cheapest authenticated call: poll a job id that cannot exist.
+
+        A 401/403 means the key is refused; a 404 (or any answer past auth) means it was accepted.
+        """
+        from errors import AuthError, InvalidRequestError
+
+        try:
+            await self.status("i2v-studio-key-check")
+        except AuthError:
+            return False
+        except InvalidRequestError:
+            return True
+        return True
+
+    @property
     def capabilities(self) -> Capabilities:
         return CAPABILITIES[self.name]
 

@@ -57,7 +57,7 @@ def app_process(env: dict[str, str], *, work: Path, args: list[str] = (), timeou
             if process.poll() is not None:
                 raise RuntimeError(f"app exited early:\n{running.log()}")
             try:
-                if httpx.get(f"{url}/gradio_api/info", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/gradio_api/info", timeout=2).status_code in (200, 401):
                     break
             except httpx.HTTPError:
                 pass

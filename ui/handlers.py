@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -12,17 +13,26 @@ from typing import Any
 
 import gradio as gr
 
-from errors import StudioError
+from errors import StudioError, redact
+from jobs.access import AccessPolicy, KeyChoice, KeySource, Visitor
 from jobs.engine import JobEngine
 from jobs.inputs import FormInputs, prepare_request
-from jobs.models import JobState
+from jobs.models import JobState, utc_now
 from jobs.record import JobRecord
-from providers import CAPABILITIES, resolve_api_key
+from providers import CAPABILITIES, PROVIDERS
 from ui import views
 
 __all__ = ["Studio"]
 
 log = logging.getLogger(__name__)
+
+
+def _visitor(request: gr.Request | None) -> Visitor:
+    if request is None:
+        return Visitor(id="local")
+    headers = {k.lower(): v for k, v in dict(request.headers).items()} if request.headers else {}
+    host = request.client.host if getattr(request, "client", None) else None
+    return Visitor.from_request(getattr(request, "username", None), request.session_hash, headers, host)
 
 
 def _owner(request: gr.Request | None) -> str:
@@ -36,8 +46,9 @@ def _owner(request: gr.Request | None) -> str:
 class Studio:
     """The UI's handle on the engine. One per app; holds no keys."""
 
-    def __init__(self, engine: JobEngine) -> None:
+    def __init__(self, engine: JobEngine, policy: AccessPolicy | None = None) -> None:
         self.engine = engine
+        self.policy = policy or AccessPolicy(engine.settings)
         self._active: dict[str, str] = {}  # session hash -> running job id, for the Cancel button
 
     # ---- generate -----------------------------------------------------------------------
@@ -58,8 +69,12 @@ class Studio:
         image_url: str = "",
         audio_start: float = 0,
         request: gr.Request = None,
+        x_api_key: gr.Header = None,
     ) -> AsyncIterator[tuple]:
-        """Generate a video from an image. Streams (status, video, params, params_file)."""
+        """Generate a video from an image. Streams (status, video, params, params_file).
+
+        API callers may send their key as `api_key` or in an `X-API-Key` header.
+        """
         form = FormInputs(
             provider=provider,
             prompt=prompt,
@@ -74,14 +89,23 @@ class Studio:
             enable_prompt_expansion=enable_prompt_expansion,
             enable_safety_checker=enable_safety_checker,
         )
+        visitor = _visitor(request)
+        given_key = (api_key or "").strip() or (x_api_key or "").strip() or None
         try:
             caps = CAPABILITIES.get(provider)
-            key = resolve_api_key(caps, api_key) if caps else None
+            choice = self.policy.choose_key(caps, given_key) if caps else KeyChoice(KeySource.NONE)
             generation = await prepare_request(form, out_dir=self.engine.settings.inputs_dir, http=self.engine.http)
+            job_id = await self.engine.start(
+                generation,
+                api_key=choice.key,
+                owner=_owner(request),
+                key_source=choice.source.value,
+                visitor=visitor.id,
+                admit=functools.partial(self._admit, choice, visitor),
+            )
         except StudioError as exc:
-            raise gr.Error(str(exc), title="Please check your inputs") from None
-        job_id = await self.engine.start(generation, api_key=key, owner=_owner(request))
-        del key, api_key
+            raise gr.Error(redact(str(exc), (given_key,)), title="Please check your inputs") from None
+        del choice, given_key, api_key, x_api_key
         session = request.session_hash if request is not None else None
         if session:
             self._active[session] = job_id
@@ -102,6 +126,33 @@ class Studio:
             yield self._running_outputs(record)
             raise gr.Error(record.message or record.state.value, title=views._PHASE[record.state])
         yield self._final_outputs(record)
+
+    def _admit(self, choice: KeyChoice, visitor: Visitor) -> None:
+        today = utc_now()[:10] + "T00:00:00"
+        self.policy.admit(
+            choice,
+            visitor,
+            today_count=self.engine.store.count_started_since(visitor.id, today, KeySource.SERVER.value),
+            running_mine=self.engine.running_count(key_source=KeySource.SERVER.value, visitor=visitor.id),
+            running_all=self.engine.running_count(key_source=KeySource.SERVER.value),
+        )
+
+    async def test_key(self, provider: str, api_key: str = "") -> str:
+        """Check a key with the provider's cheapest authenticated call; starts no job."""
+        caps = CAPABILITIES.get(provider)
+        if caps is None or caps.env_api_key is None:
+            return "The preview needs no key."
+        key = (api_key or "").strip()
+        if not key:
+            return f"Paste a {caps.name} key first."
+        checker = PROVIDERS[provider](self.engine.http, self.engine.settings, key)
+        try:
+            ok = await checker.check_key()
+        except StudioError as exc:
+            return f"⚠️ Could not check the key: {views._escape(redact(str(exc), (key,)))}"
+        finally:
+            del checker, key
+        return f"✅ {caps.name} accepted this key." if ok else f"❌ {caps.name} refused this key (401/403)."
 
     def _running_outputs(self, record: JobRecord) -> tuple:
         return views.status_markdown(record), gr.skip(), record.params(), gr.skip()

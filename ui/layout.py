@@ -42,6 +42,7 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
             "Turn a still image (and optional voice or music) into a short video with Wan 2.5. "
             "Status is the provider's real state; the panel on the right records exactly what ran."
         )
+        gr.Markdown(views.access_banner(studio.policy), elem_id="banner")
         with gr.Row():
             with gr.Column(scale=5):
                 image = gr.Image(
@@ -145,6 +146,9 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
                     elem_id="api_key",
                     html_attributes=gr.InputHTMLAttributes(autocomplete="off", spellcheck=False),
                 )
+                with gr.Row(visible=caps.needs_key) as key_row:
+                    test_key = gr.Button("Test key", size="sm", elem_id="test_key", scale=0)
+                    key_status = gr.Markdown("", elem_id="key_status")
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2)
                     cancel = gr.Button("Cancel", variant="stop", elem_id="cancel", scale=1)
@@ -162,6 +166,12 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
             studio.provider_changed,
             [provider, resolution, duration],
             [resolution, duration, prompt_expansion, safety_checker, api_key, provider_info, price],
+            queue=False,
+            api_visibility="private",
+        ).then(
+            lambda p: (gr.update(visible=CAPABILITIES[p].needs_key), ""),
+            provider,
+            [key_row, key_status],
             queue=False,
             api_visibility="private",
         )
@@ -223,6 +233,9 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
             concurrency_limit=GENERATE_CONCURRENCY,
             show_progress="hidden",
             trigger_mode="once",
+        )
+        test_key.click(
+            studio.test_key, [provider, api_key], key_status, api_visibility="private", concurrency_limit=None
         )
         cancel.click(
             studio.cancel,

@@ -158,3 +158,28 @@ def audio_summary(source_s: float, start_s: float, video_s: int, caps: Capabilit
     if source_s > start_s + video_s:
         lines.append("Longer than the video: the part after the video's end is cut.")
     return "\n\n".join(lines)
+
+
+def access_banner(policy) -> str:
+    """Tell visitors whose key a run uses and what it costs."""
+    settings = policy.settings
+    lent = [caps for caps in CAPABILITIES.values() if caps.env_api_key and policy.lends_server_key(caps)]
+    if not settings.public:
+        if not lent:
+            return ""
+        names = ", ".join(caps.name for caps in lent)
+        return f"🔑 Runs on {names} use this server's key unless you paste your own."
+    lines = ["🌐 **Public app.** The preview is free."]
+    if lent:
+        for caps in lent:
+            low, _ = estimate_price(caps.name, caps.resolutions[0], caps.durations_s[0])
+            high, _ = estimate_price(caps.name, caps.resolutions[-1], caps.durations_s[-1])
+            unit = "credits" if caps.price.currency == "credits" else "USD"
+            lines.append(
+                f"Runs on **{caps.name}** without your own key are paid by this app's owner (shared key): at most "
+                f"{settings.quota_jobs_per_day} per visitor per day, {settings.quota_running_per_visitor} at a time. "
+                f"A run costs {low:g}–{high:g} {unit} (price table as of {caps.price.as_of})."
+            )
+    else:
+        lines.append("Hosted providers run on **your own key**: it is used for your session only and never stored.")
+    return " ".join(lines)
