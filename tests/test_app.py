@@ -107,7 +107,7 @@ def test_random_seed_is_drawn_and_recorded(client, landscape):
 def test_runpod_run_through_the_app(client, emulators, landscape):
     rp, _ = emulators
     before = rp.submits
-    status, video, params, _ = client.predict(
+    _status, video, params, _ = client.predict(
         image=handle_file(str(landscape)),
         prompt="waves rolling in",
         provider="runpod",
