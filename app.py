@@ -52,9 +52,10 @@ def basic_auth() -> list[tuple[str, str]] | None:
     return [(user.strip(), password) for user, password in pairs if user.strip() and password]
 
 
-def launch_kwargs(settings: Settings) -> dict:
-    """Hardened launch settings (gradio6.md §8); see docs/SECURITY.md."""
+def launch_kwargs(settings: Settings, engine: JobEngine) -> dict:
+    """Hardened launch settings (gradio6.md §8; docs/SECURITY.md) and the engine's lifespan."""
     return {
+        "app_kwargs": {"lifespan": engine.lifespan},
         "auth": basic_auth(),
         "max_threads": MAX_THREADS,
         "max_file_size": MAX_UPLOAD,
@@ -72,13 +73,13 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     if args.share or args.public:
         settings = dataclasses.replace(settings, public=True)
-    demo, _engine = create_app(settings)
+    demo, engine = create_app(settings)
     demo.launch(
         server_name=args.host,
         server_port=args.port,
         share=args.share,
         prevent_thread_lock=True,
-        **launch_kwargs(settings),
+        **launch_kwargs(settings, engine),
     )
     if args.share and not demo.share_url:
         print(

@@ -1,7 +1,8 @@
 """The job engine: submit once, persist, poll, download, record. No Gradio in here.
 
-A job runs as its own asyncio task on the server's loop. UI events *watch* it; a closed tab
-only stops watching. An explicit cancel reaches the provider exactly once.
+A job runs as its own asyncio task on the server's loop. UI events *watch* it; a closed tab only
+stops watching. An explicit cancel reaches the provider exactly once. At start-up every unfinished
+job in the ledger resumes; a submit is never repeated.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -21,15 +22,15 @@ from errors import (
     AuthError,
     DownloadError,
     InvalidRequestError,
-    JobError,
     ProtocolError,
     ProviderError,
     ProviderUnavailable,
     RateLimitError,
     redact,
 )
-from jobs.download import download_video
-from jobs.models import GenerationRequest, JobState, ProviderStatus
+from jobs import delivery
+from jobs.access import AccessPolicy
+from jobs.models import GenerationRequest, JobState, ProviderStatus, utc_now
 from jobs.record import JobRecord, request_hash
 from jobs.store import JobStore
 from net.guard import AddressPolicy
@@ -44,15 +45,15 @@ log = logging.getLogger(__name__)
 
 POLL_GROWTH = 1.5
 PREVIEW_POLL_MAX_S = 0.5
-DOWNLOAD_ATTEMPTS = 4
 CANCEL_WAIT_S = 30.0
+DOWNLOAD_RETRY_BUDGET_S = 3600.0  # when the provider does not document how long its URL lives
 
 
 @dataclass
 class _LiveJob:
     record: JobRecord
     provider: Provider = field(repr=False)  # holds the key; never persisted
-    request: GenerationRequest
+    request: GenerationRequest | None = None  # only needed while the submit is pending
     started: float = field(default_factory=time.monotonic)
     task: asyncio.Task | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -64,10 +65,11 @@ class _LiveJob:
 class JobEngine:
     """Owns the shared HTTP client, the ledger and every running job of this process."""
 
-    def __init__(self, settings: Settings, store: JobStore) -> None:
+    def __init__(self, settings: Settings, store: JobStore, policy: AccessPolicy | None = None) -> None:
         self.settings = settings
         self.store = store
-        self._policy = AddressPolicy(allow_private=settings.allow_private_urls).with_origins(
+        self.policy = policy or AccessPolicy(settings)
+        self._address_policy = AddressPolicy(allow_private=settings.allow_private_urls).with_origins(
             settings.provider_base_urls
         )
         self._http: httpx.AsyncClient | None = None
@@ -78,8 +80,15 @@ class JobEngine:
     def http(self) -> httpx.AsyncClient:
         """The one shared client, created on first use inside the running loop."""
         if self._http is None:
-            self._http = make_client(self._policy)
+            self._http = make_client(self._address_policy)
         return self._http
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app=None):
+        """Server lifespan: resume unfinished jobs at start-up, close the client at shutdown."""
+        self.resume_all()
+        yield
+        await self.aclose()
 
     async def aclose(self) -> None:
         for live in self._jobs.values():
@@ -89,7 +98,7 @@ class JobEngine:
             await self._http.aclose()
             self._http = None
 
-    # ---- public verbs -------------------------------------------------------------------
+    # ---- starting jobs ------------------------------------------------------------------
 
     async def start(
         self,
@@ -100,30 +109,26 @@ class JobEngine:
         key_source: str = "none",
         visitor: str | None = None,
         admit: Callable[[], None] | None = None,
+        client_key: str | None = None,
     ) -> str:
         """Record the job, then submit it in a background task. Returns our job id.
 
-        `admit` runs under a lock just before the job is recorded, so quota checks and the new
-        job are atomic with respect to other starts.
+        `admit` (quota checks) runs under a lock together with the recording. A repeated
+        `client_key` from the same owner returns the existing job instead of a new one.
         """
         async with self._admission:
+            if client_key:
+                existing = self.store.find_by_client_key(owner, client_key)
+                if existing is not None:
+                    return existing.id
             if admit is not None:
                 admit()
-            return self._start(request, api_key=api_key, owner=owner, key_source=key_source, visitor=visitor)
+            provider = PROVIDERS[request.provider](self.http, self.settings, api_key)
+            record = self._new_record(request, provider, owner, key_source, visitor, client_key)
+            self.store.save(record)  # the row exists before anything is sent
+            return self._launch(_LiveJob(record=record, provider=provider, request=request))
 
-    def running_count(self, *, key_source: str, visitor: str | None = None) -> int:
-        """Running jobs on `key_source`, optionally only this visitor's."""
-        return sum(
-            1
-            for live in self._jobs.values()
-            if live.task is not None
-            and not live.task.done()
-            and live.record.key_source == key_source
-            and (visitor is None or live.record.visitor == visitor)
-        )
-
-    def _start(self, request, *, api_key, owner, key_source, visitor) -> str:
-        provider = PROVIDERS[request.provider](self.http, self.settings, api_key)
+    def _new_record(self, request, provider, owner, key_source, visitor, client_key) -> JobRecord:
         summary = request.summary()
         record = JobRecord(
             id=uuid.uuid4().hex,
@@ -135,17 +140,110 @@ class JobEngine:
             endpoint=provider.endpoint,
             key_source=key_source,
             visitor=visitor,
+            client_key=client_key,
+            inputs={
+                "image": str(request.image.path),
+                **({"audio": str(request.audio.path)} if request.audio else {}),
+            },
         )
         amount, text = estimate_price(request.provider, request.resolution, request.duration_s)
         currency = CAPABILITIES[request.provider].price.currency
         record.cost = {"source": "estimate", "amount": amount, "currency": currency, "text": text}
+        record.thumbnail = delivery.make_thumbnail(request.image.path, self._thumb_path(record.id))
         record.mark(JobState.CREATED, "inputs checked; submitting")
         record.message = f"Submitting to {request.provider}…"
-        self.store.save(record)  # the row exists before anything is sent
-        live = _LiveJob(record=record, provider=provider, request=request)
-        self._jobs[record.id] = live
-        live.task = asyncio.create_task(self._run(live), name=f"job:{record.id}")
-        return record.id
+        return record
+
+    async def adopt(
+        self, provider_name: str, provider_job_id: str, *, api_key: str | None, owner: str, key_source: str
+    ) -> str:
+        """Recover a job submitted elsewhere (or lost): poll it, download it, record it."""
+        provider = PROVIDERS[provider_name](self.http, self.settings, api_key)
+        summary = {"adopted": True, "provider": provider_name, "provider_job_id": provider_job_id}
+        record = JobRecord(
+            id=uuid.uuid4().hex,
+            owner=owner,
+            provider=provider_name,
+            state=JobState.SUBMITTED,
+            request=summary,
+            request_hash=request_hash(summary),
+            endpoint=provider.endpoint,
+            provider_job_id=provider_job_id,
+            key_source=key_source,
+        )
+        record.mark(JobState.SUBMITTED, f"recovered by id {provider_job_id}; the original request is unknown")
+        record.message = f"Recovering job {provider_job_id} from {provider_name}…"
+        self.store.save(record)
+        return self._launch(_LiveJob(record=record, provider=provider))
+
+    def resume_all(self) -> int:
+        """At start-up: continue every unfinished job in the ledger. Never resubmits a paid job."""
+        resumed = 0
+        for record in self.store.list_active():
+            if record.id in self._jobs:
+                continue
+            self._resume(record)
+            resumed += 1
+        return resumed
+
+    def _resume(self, record: JobRecord) -> None:
+        caps = CAPABILITIES[record.provider]
+        if record.provider_job_id is None and record.state in (JobState.CREATED, JobState.SUBMITTED):
+            self._close_unsent(record)
+            return
+        key = self.policy.server_key(caps) if record.key_source == "server" else None
+        provider = PROVIDERS[record.provider](self.http, self.settings, key)
+        live = _LiveJob(record=record, provider=provider)
+        if record.provider == "preview" and record.state is not JobState.SUCCEEDED:
+            live.request = _rebuild_request(record)
+            if live.request is None:
+                self._fail(
+                    live, JobState.FAILED, "The server restarted during this free preview; press Generate again."
+                )
+                self.store.save(record)
+                return
+            record.provider_job_id = None
+        elif caps.needs_key and key is None:
+            record.mark(JobState.NEEDS_KEY, "the app restarted; a session key is needed to continue")
+            record.message = (
+                f"Needs your key: the app restarted while job {record.provider_job_id} was at {record.provider}. "
+                "Paste your key and press Resume; the job is not submitted again."
+            )
+        else:
+            record.message = f"Resumed after a restart; still following job {record.provider_job_id}."
+        self.store.save(record)
+        self._launch(live)
+
+    def _close_unsent(self, record: JobRecord) -> None:
+        """A job that died before its id was known: never submitted again automatically."""
+        if record.submit_sent_at:
+            record.error = record.message = (
+                f"The app stopped after sending this job to {record.provider} (at {record.submit_sent_at}) "
+                "but before its job id was recorded. It was not submitted again, to avoid a second charge: "
+                f"check your {record.provider} console for a job submitted at that time, and recover it by id."
+            )
+            record.mark(JobState.SUBMITTED, "id unknown")
+        else:
+            record.error = record.message = "The app stopped before this job was sent; nothing was charged."
+            record.mark(JobState.FAILED, "never sent")
+        self.store.save(record)
+
+    async def supply_key(self, job_id: str, owner: str, api_key: str) -> bool:
+        """Give a job waiting as "needs your key" its owner's key; it continues at once."""
+        live = self._jobs.get(job_id)
+        if live is None or live.record.owner != owner or live.record.state is not JobState.NEEDS_KEY:
+            return False
+        live.provider = PROVIDERS[live.record.provider](self.http, self.settings, api_key)
+        live.record.key_source = "visitor"
+        live.wake.set()
+        return True
+
+    def _launch(self, live: _LiveJob) -> str:
+        self._jobs[live.record.id] = live
+        live.task = asyncio.create_task(self._run(live), name=f"job:{live.record.id}")
+        return live.record.id
+
+    # ---- reading jobs -------------------------------------------------------------------
 
     def snapshot(self, job_id: str) -> JobRecord:
         """A copy of the job's current record (from memory, else from the ledger)."""
@@ -161,9 +259,41 @@ class JobEngine:
         live = self._jobs.get(job_id)
         return bool(live and live.task and not live.task.done())
 
+    def running_for_owner(self, owner: str) -> list[str]:
+        return [job_id for job_id, live in self._jobs.items() if live.record.owner == owner and self.is_running(job_id)]
+
+    def running_count(self, *, key_source: str, visitor: str | None = None) -> int:
+        """Running jobs on `key_source`, optionally only this visitor's."""
+        return sum(
+            1
+            for job_id, live in self._jobs.items()
+            if self.is_running(job_id)
+            and live.record.key_source == key_source
+            and (visitor is None or live.record.visitor == visitor)
+        )
+
+    def history(self, owner: str, limit: int = 50) -> list[JobRecord]:
+        """The owner's jobs, newest first, with live state for running ones."""
+        return [self.snapshot(r.id) if r.id in self._jobs else r for r in self.store.list_for_owner(owner, limit)]
+
+    def delete(self, job_id: str, owner: str) -> bool:
+        """Delete a finished job of `owner` and its files."""
+        if self.is_running(job_id):
+            return False
+        record = self.store.get(job_id)
+        if record is None or record.owner != owner or not self.store.delete(job_id, owner):
+            return False
+        self._jobs.pop(job_id, None)
+        for name in (f"{job_id}.mp4", f"{job_id}.params.json", f"thumbs/{job_id}.jpg"):
+            (self.settings.videos_dir / name).unlink(missing_ok=True)
+        return True
+
     async def watch(self, job_id: str) -> AsyncIterator[JobRecord]:
         """Yield a snapshot now and after every change, until the job's task ends."""
-        live = self._jobs[job_id]
+        live = self._jobs.get(job_id)
+        if live is None:
+            yield self.snapshot(job_id)
+            return
         while True:
             event = live.changed
             yield JobRecord.from_json(live.record.to_json())
@@ -172,8 +302,8 @@ class JobEngine:
             await event.wait()
 
     async def wait(self, job_id: str) -> JobRecord:
-        live = self._jobs[job_id]
-        if live.task is not None:
+        live = self._jobs.get(job_id)
+        if live is not None and live.task is not None:
             await asyncio.shield(live.task)
         return self.snapshot(job_id)
 
@@ -190,6 +320,9 @@ class JobEngine:
 
     # ---- the job's own task -------------------------------------------------------------
 
+    def _thumb_path(self, job_id: str) -> Path:
+        return self.settings.videos_dir / "thumbs" / f"{job_id}.jpg"
+
     def _changed(self, live: _LiveJob) -> None:
         record, secret = live.record, live.provider.secret
         record.message = redact(record.message, (secret,))
@@ -204,17 +337,18 @@ class JobEngine:
 
     async def _run(self, live: _LiveJob) -> None:
         try:
-            if not await self._submit(live):
+            if live.request is not None and not await self._submit(live):
                 return
-            status = await self._poll(live)
+            if live.record.state is JobState.NEEDS_KEY and not await self._await_key(live):
+                return
+            if live.record.state is JobState.SUCCEEDED and live.record.remote_url:
+                status = ProviderStatus(JobState.SUCCEEDED, raw_status="resumed", video_url=live.record.remote_url)
+            else:
+                status = await self._poll(live)
             if status is not None and status.state is JobState.SUCCEEDED:
                 await self._deliver(live, status)
-        except JobError as exc:
-            # Succeeded at the provider but not delivered: keep the state and the remote URL.
-            live.record.error = live.record.message = str(exc)
-            live.record.mark(JobState.SUCCEEDED, "not delivered")
         except asyncio.CancelledError:
-            live.record.message = "The server stopped while this job was running; its id is kept."
+            live.record.message = "The server stopped while this job was running; it resumes at the next start."
             raise
         except Exception as exc:  # a bug must end the job visibly, keeping its ids
             log.exception("job %s crashed", live.record.id)
@@ -224,7 +358,7 @@ class JobEngine:
 
     def _fail(self, live: _LiveJob, state: JobState, message: str) -> None:
         record = live.record
-        if record.provider_job_id:
+        if record.provider_job_id and record.provider_job_id not in message:
             message += f" Provider job id: {record.provider_job_id}."
         record.error = message
         record.message = message
@@ -232,6 +366,8 @@ class JobEngine:
 
     async def _submit(self, live: _LiveJob) -> bool:
         record = live.record
+        record.submit_sent_at = utc_now()
+        self._changed(live)  # on disk before the POST: a crash after this never resubmits
         try:
             submission = await live.provider.submit(live.request)
         except ProviderError as exc:
@@ -245,6 +381,7 @@ class JobEngine:
                 return False
             self._fail(live, JobState.FAILED, f"Submit refused: {exc}")
             return False
+        live.request = None
         record.provider_job_id = submission.job_id
         record.endpoint = submission.endpoint
         record.request_body = submission.request_body
@@ -253,6 +390,22 @@ class JobEngine:
         self._changed(live)  # the provider's id is on disk the moment we know it
         record.mark(submission.state)
         record.message = f"Submitted to {record.provider} (job {submission.job_id})."
+        self._changed(live)
+        return True
+
+    async def _await_key(self, live: _LiveJob) -> bool:
+        """Wait until the owner supplies a key (or cancels)."""
+        self._changed(live)
+        while live.provider.secret is None:
+            if live.cancel_requested:
+                live.record.message = "Stopped following the job; without a key the provider could not be told."
+                live.record.mark(JobState.CANCELLED, "no key to cancel with")
+                return False
+            live.wake.clear()
+            await live.wake.wait()
+        live.record.mark(JobState.SUBMITTED, "key supplied; following the job again")
+        live.record.message = f"Key received; following job {live.record.provider_job_id} again."
+        live.started = time.monotonic()
         self._changed(live)
         return True
 
@@ -279,7 +432,7 @@ class JobEngine:
                     live,
                     JobState.TIMED_OUT,
                     f"No result within {self.settings.job_timeout_s / 60:.0f} min; we stopped waiting. "
-                    "The job may still finish at the provider.",
+                    "The job may still finish at the provider: recover it by id later.",
                 )
                 return None
             await self._sleep(live, min(interval, remaining))
@@ -302,7 +455,7 @@ class JobEngine:
                 return None
             except InvalidRequestError as exc:
                 if exc.status_code == 404:
-                    self._fail(live, JobState.EXPIRED, f"{record.provider} no longer knows this job.")
+                    self._fail(live, JobState.EXPIRED, f"{record.provider} no longer knows job {job_id}.")
                     return None
                 raise
             self._apply(live, status)
@@ -339,6 +492,8 @@ class JobEngine:
                 JobState.RUNNING: f"Running at {record.provider}.",
                 JobState.SUCCEEDED: "Finished; fetching the video…",
             }[status.state]
+            if status.state is JobState.SUCCEEDED and record.remote_expires_at is None:
+                record.remote_expires_at = delivery.expiry_after(CAPABILITIES[record.provider].result_ttl_s)
         self._changed(live)
 
     async def _cancel_remote(self, live: _LiveJob) -> ProviderStatus | None:
@@ -347,7 +502,7 @@ class JobEngine:
         if live.cancel_sent:
             return None
         live.cancel_sent = True
-        record.cancel = {"requested_at": record.timeline[-1]["at"], "confirmed": None}
+        record.cancel = {"requested_at": utc_now(), "confirmed": None}
         record.message = f"Cancelling at {record.provider}…"
         self._changed(live)
         try:
@@ -383,58 +538,92 @@ class JobEngine:
         dest = self.settings.videos_dir / f"{record.id}.mp4"
         dest.parent.mkdir(parents=True, exist_ok=True)
         if status.video_path is not None:
-            await asyncio.to_thread(shutil.move, status.video_path, dest)
+            source = status.video_path
         else:
-            await self._download(live, status.video_url or "", dest)
-        from media.video import probe_video
-
-        info = await asyncio.to_thread(probe_video, dest)
-        digest = await asyncio.to_thread(_sha256_file, dest)
-        record.video = {
-            "file": dest.name,
-            "path": str(dest),
-            "sha256": digest,
-            "bytes": dest.stat().st_size,
-            "codec": info.video_codec,
-            "pix_fmt": info.pix_fmt,
-            "width": info.width,
-            "height": info.height,
-            "duration_s": round(info.duration_s, 3),
-            "has_audio": info.has_audio,
-        }
+            source = dest
+            if not await self._download(live, status.video_url or "", dest):
+                return
+        record.video = await asyncio.to_thread(delivery.finish_video, record, source, dest)
         record.message = "Done."
         record.mark(JobState.DELIVERED, f"video stored ({record.video['bytes']} bytes)")
 
-    async def _download(self, live: _LiveJob, url: str, dest) -> None:
-        delay = 1.0
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            try:
-                await download_video(
-                    self.http,
-                    url,
-                    dest,
-                    max_bytes=self.settings.max_video_bytes,
-                    timeout_s=self.settings.download_timeout_s,
-                )
-                return
-            except DownloadError as exc:
-                if attempt == DOWNLOAD_ATTEMPTS:
-                    raise JobError(
-                        f"The job succeeded but its video could not be downloaded: {exc}. Remote URL: {url}",
-                        job_id=live.record.id,
-                        provider_job_id=live.record.provider_job_id,
-                    ) from exc
-                live.record.message = f"Download attempt {attempt} failed ({exc}); retrying."
-                self._changed(live)
-                await asyncio.sleep(delay)
-                delay *= 2
+    async def _download(self, live: _LiveJob, url: str, dest: Path) -> bool:
+        """Download while the remote URL lives; on giving up the job stays succeeded, undelivered."""
+        record = live.record
+        left = delivery.seconds_left(record.remote_expires_at)
+        budget = max(left, 0) if left is not None else DOWNLOAD_RETRY_BUDGET_S
+        give_up_at = asyncio.get_running_loop().time() + budget
+
+        def on_retry(reason: str, delay: float) -> None:
+            record.message = f"Succeeded, not yet delivered: download failed ({reason}); retrying in {delay:.0f} s."
+            self._changed(live)
+
+        try:
+            await delivery.fetch_with_retries(
+                self.http,
+                url,
+                dest,
+                max_bytes=self.settings.max_video_bytes,
+                timeout_s=self.settings.download_timeout_s,
+                give_up_at=give_up_at,
+                on_retry=on_retry,
+            )
+        except DownloadError as exc:
+            record.error = record.message = (
+                f"Succeeded at {record.provider}, but the video could not be downloaded ({exc}). "
+                f"Job id {record.provider_job_id}; remote URL {url}."
+            )
+            record.mark(JobState.SUCCEEDED, "not delivered")
+            return False
+        return True
 
 
-def _sha256_file(path) -> str:
-    import hashlib
+def _rebuild_request(record: JobRecord) -> GenerationRequest | None:
+    """A preview request from the ledger (previews are free to run again after a restart)."""
+    from jobs.models import PreparedAudio, Resolution
+    from media.images import PreparedImage
 
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    image_path = Path(record.inputs.get("image", ""))
+    audio_path = record.inputs.get("audio")
+    if not image_path.is_file() or (audio_path and not Path(audio_path).is_file()):
+        return None
+    req, image = record.request, record.request["image"]
+    prepared = PreparedImage(
+        path=image_path,
+        width=image["width"],
+        height=image["height"],
+        mime=image["mime"],
+        size_bytes=image["bytes"],
+        sha256=image["sha256"],
+        source_width=image["width"],
+        source_height=image["height"],
+        source_format=image["mime"].split("/")[1].upper(),
+        orientation=image["orientation"],
+        notes=(),
+    )
+    audio = None
+    if audio_path:
+        meta = req["audio"]
+        audio = PreparedAudio(
+            Path(audio_path),
+            meta["format"],
+            "audio/wav",
+            meta["duration_s"],
+            meta["bytes"],
+            meta["sha256"],
+            meta["source_duration_s"],
+            meta["start_s"],
+        )
+    return GenerationRequest(
+        provider=record.provider,
+        prompt=req["prompt"],
+        image=prepared,
+        resolution=Resolution(req["resolution"]),
+        duration_s=req["duration_s"],
+        seed=req["seed"],
+        negative_prompt=req["negative_prompt"],
+        audio=audio,
+        enable_prompt_expansion=req["enable_prompt_expansion"],
+        enable_safety_checker=req["enable_safety_checker"],
+        seed_was_random=req["seed_was_random"],
+    )

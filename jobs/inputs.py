@@ -180,10 +180,20 @@ def _check_payload(caps: Capabilities, image: Any, audio: PreparedAudio | None) 
     if audio is not None:
         size += math.ceil(audio.size_bytes / 3) * 4
     if size > caps.max_payload_bytes:
+        total, limit = size / 1024 / 1024, caps.max_payload_bytes / 1024 / 1024
+        if audio is None:
+            raise InputError(
+                "image",
+                f"the image makes a {total:.1f} MB request; {caps.name} accepts {limit:.0f} MB. "
+                "Upload a smaller or less detailed image.",
+            )
+        # The audio is already cut to the video's length, so a shorter clip would not help;
+        # its sample rate and channels decide its size.
         raise InputError(
-            "audio" if audio else "image",
-            f"image and audio make a {size / 1024 / 1024:.1f} MB request; {caps.name} accepts "
-            f"{caps.max_payload_bytes / 1024 / 1024:.0f} MB. Use a shorter audio clip or a smaller image.",
+            "audio",
+            f"image and audio make a {total:.1f} MB request; {caps.name} accepts {limit:.0f} MB. The audio "
+            f"part is {audio.duration_s:g} s of WAV ({audio.size_bytes / 1024 / 1024:.1f} MB): choose a "
+            "shorter duration, upload the audio as mono or at 48 kHz or less, or use a smaller image.",
         )
 
 

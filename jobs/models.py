@@ -61,6 +61,7 @@ class JobState(enum.StrEnum):
     TIMED_OUT = "timed_out"  # our deadline, or the provider's TIMED_OUT
     EXPIRED = "expired"  # the provider no longer knows the job or its result
     UNKNOWN = "unknown"  # the provider reported a state we cannot interpret
+    NEEDS_KEY = "needs_key"  # resumed after a restart; waits for its owner's session key
 
     @property
     def is_final(self) -> bool:

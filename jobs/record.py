@@ -46,6 +46,11 @@ class JobRecord:
     error: str | None = None
     cancel: dict[str, Any] | None = None
     app_version: str = APP_VERSION
+    inputs: dict[str, str] = field(default_factory=dict)  # local paths of prepared media; not in params()
+    client_key: str | None = None  # the caller's idempotency key: one job per (owner, key)
+    submit_sent_at: str | None = None  # written *before* the submit goes out
+    remote_expires_at: str | None = None  # when the provider's copy of the video expires, where known
+    thumbnail: str | None = None  # file name under the videos folder
     key_source: str = "none"  # whose key ran the job: "visitor", "server" or "none" (never the key)
     visitor: str | None = None  # quota identity (a username or a salted hash), never a raw address
 
@@ -91,6 +96,7 @@ class JobRecord:
             "cost": self.cost,
             "output": {k: v for k, v in video.items() if k != "path"} or None,
             "remote_url": self.remote_url,
+            "remote_expires_at": self.remote_expires_at,
             "error": self.error,
             "cancel": self.cancel,
             "key_source": self.key_source,

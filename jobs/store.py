@@ -25,11 +25,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at TEXT NOT NULL,
     visitor TEXT,
     key_source TEXT NOT NULL DEFAULT 'none',
+    client_key TEXT,
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, created_at);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE INDEX IF NOT EXISTS jobs_visitor ON jobs(visitor, key_source, created_at);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_client_key ON jobs(owner, client_key) WHERE client_key IS NOT NULL;
 """
 
 
@@ -60,9 +62,9 @@ class JobStore:
         with self._transaction() as conn:
             conn.execute(
                 """INSERT INTO jobs (id, owner, provider, state, provider_job_id, request_hash,
-                                     created_at, updated_at, visitor, key_source, record)
+                                     created_at, updated_at, visitor, key_source, client_key, record)
                    VALUES (:id, :owner, :provider, :state, :provider_job_id, :request_hash,
-                           :created_at, :updated_at, :visitor, :key_source, :record)
+                           :created_at, :updated_at, :visitor, :key_source, :client_key, :record)
                    ON CONFLICT(id) DO UPDATE SET state = :state, provider_job_id = :provider_job_id,
                        updated_at = :updated_at, record = :record""",
                 {
@@ -76,6 +78,7 @@ class JobStore:
                     "updated_at": record.timeline[-1]["at"] if record.timeline else record.created_at,
                     "visitor": record.visitor,
                     "key_source": record.key_source,
+                    "client_key": record.client_key,
                     "record": record.to_json(),
                 },
             )
@@ -92,6 +95,20 @@ class JobStore:
                 {"owner": owner, "limit": limit},
             ).fetchall()
         return [JobRecord.from_json(r[0]) for r in rows]
+
+    def find_by_client_key(self, owner: str, client_key: str) -> JobRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT record FROM jobs WHERE owner = :owner AND client_key = :key",
+                {"owner": owner, "key": client_key},
+            ).fetchone()
+        return JobRecord.from_json(row[0]) if row else None
+
+    def delete(self, job_id: str, owner: str) -> bool:
+        """Delete one of `owner`'s jobs; False if it is not theirs."""
+        with self._transaction() as conn:
+            cursor = conn.execute("DELETE FROM jobs WHERE id = :id AND owner = :owner", {"id": job_id, "owner": owner})
+        return cursor.rowcount > 0
 
     def count_started_since(self, visitor: str, since: str, key_source: str) -> int:
         """Jobs this visitor started on `key_source` since the ISO time `since` (for quotas)."""

@@ -49,6 +49,7 @@ class Capabilities:
     max_prompt_chars: int = 800
     max_negative_chars: int = 500
     max_payload_bytes: int | None = None
+    result_ttl_s: float | None = None  # how long the provider keeps the video URL, where documented
     is_draft: bool = False
 
     @property
@@ -86,6 +87,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         audio_formats=("wav", "mp3", "m4a"),
         audio_max_bytes=15 * 1024 * 1024,
         max_payload_bytes=10 * 1024 * 1024,  # /run body limit; media travel inside it
+        result_ttl_s=7 * 24 * 3600,  # output.video_url "expires after 7 days" (providers.md §1.3)
         env_api_key="RUNPOD_API_KEY",
         price=Price(
             currency="USD",

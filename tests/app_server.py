@@ -34,7 +34,11 @@ def running_app(settings: Settings) -> Iterator[RunningApp]:
     demo, engine = create_app(settings)
     port = free_port()
     demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs(settings)
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_kwargs(settings, engine),
     )
     try:
         yield RunningApp(f"http://127.0.0.1:{port}", settings, engine)

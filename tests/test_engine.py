@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -75,7 +76,8 @@ async def test_runpod_job_is_delivered_with_one_submit(tmp_path, runpod, photo):
     )
     assert submit.body["input"]["size"] == "1280*720"
     assert record.provider_job_id and record.video["sha256"]
-    assert Path(record.video["path"]).read_bytes() == runpod.video_bytes
+    assert record.video["source_sha256"] == hashlib.sha256(runpod.video_bytes).hexdigest()
+    assert record.video["params_embedded"] and Path(record.video["path"]).is_file()
     assert record.cost["source"] == "provider" and record.cost["amount"] == pytest.approx(0.5)
     assert {"queue_ms", "run_ms"} <= set(record.provider_timings)
     states = [entry["state"] for entry in record.timeline]
