@@ -160,8 +160,11 @@ def _prepare_audio_sync(path: str, start_s: float, duration_s: int, caps: Capabi
     if is_silent(segment):
         notes.append("The chosen part of the audio is silent.")
     exported = export_audio(segment, out_dir / f"audio-{secrets.token_hex(8)}.wav", "wav")
+    # Content-addressed, like prepared images, so "Load settings" can find the exact audio again.
+    final = out_dir / f"{exported.sha256}.wav"
+    Path(exported.path).replace(final)
     return PreparedAudio(
-        path=Path(exported.path),
+        path=final,
         format=exported.format,
         mime="audio/wav",
         duration_s=exported.duration_s,

@@ -130,9 +130,16 @@ def prepare_image(
         source_size, source_format = src.size, src.format or "unknown"
         upright = _upright_size(src)
         target = _target_size(upright, limits)
-        image = _decode_upright(src, target, notes)
-        image = _fit(_to_rgb(image, notes), upright, target, notes)
-        encoded, mime = _encode(image, limits, notes)
+        if _already_prepared(src, data, target, limits):
+            try:
+                src.load()  # still decode every pixel: a truncated file must fail here
+            except _DECODE_ERRORS as exc:
+                raise _damaged_error(str(exc)) from exc
+            encoded, mime = data, Image.MIME[src.format]
+        else:
+            image = _decode_upright(src, target, notes)
+            image = _fit(_to_rgb(image, notes), upright, target, notes)
+            encoded, mime = _encode(image, limits, notes)
     suffix = ".png" if mime == "image/png" else ".jpg"
     path, digest = _write_content_addressed(encoded, out_dir, suffix)
     return PreparedImage(
@@ -148,6 +155,27 @@ def prepare_image(
         orientation=_orientation(*target),
         notes=tuple(notes),
         source_url=source_url,
+    )
+
+
+def _already_prepared(src: Image.Image, data: bytes, target: tuple[int, int], limits: ImageLimits) -> bool:
+    """A plain RGB JPEG that already fits every rule is sent byte for byte.
+
+    Re-encoding a JPEG loses quality each time and changes its bytes; passing it through means
+    preparing our own output again gives the same bytes (and sha256), which "Load settings"
+    relies on to reproduce a run exactly. (PNG re-encoding is lossless and deterministic, and
+    a photo PNG should still become a smaller JPEG, so PNGs take the normal path.) Anything
+    carrying metadata (EXIF, ICC) is re-encoded, which strips it.
+    """
+    plain = not any(key in src.info for key in ("exif", "icc_profile", "transparency", "dpi"))
+    return (
+        src.format == "JPEG"
+        and src.mode == "RGB"
+        and plain
+        and not getattr(src, "text", None)
+        and not getattr(src, "is_animated", False)
+        and src.size == target
+        and len(data) <= limits.max_bytes
     )
 
 
