@@ -46,6 +46,8 @@ class Settings:
     """I2V_POLL_MAX_S: the cap on the poll interval."""
     max_video_bytes: int = 500 * 1024 * 1024
     """I2V_MAX_VIDEO_MB: the largest result we download."""
+    http_timeout_s: float = 30.0
+    """I2V_HTTP_TIMEOUT_S: connect/read timeout of one provider API call."""
     download_timeout_s: float = 300.0
     """I2V_DOWNLOAD_TIMEOUT_S: total time allowed for a result download."""
     preview_workers: int = 2
@@ -76,15 +78,14 @@ class Settings:
             poll_initial_s=_env_float("I2V_POLL_INITIAL_S", cls.poll_initial_s),
             poll_max_s=_env_float("I2V_POLL_MAX_S", cls.poll_max_s),
             max_video_bytes=int(_env_float("I2V_MAX_VIDEO_MB", 500) * 1024 * 1024),
+            http_timeout_s=_env_float("I2V_HTTP_TIMEOUT_S", cls.http_timeout_s),
             download_timeout_s=_env_float("I2V_DOWNLOAD_TIMEOUT_S", cls.download_timeout_s),
             preview_workers=int(_env_float("I2V_PREVIEW_WORKERS", cls.preview_workers)),
             preview_delay_s=_env_float("I2V_PREVIEW_DELAY_S", cls.preview_delay_s),
             public=bool(os.environ.get("SPACE_ID")) or env_flag("I2V_PUBLIC"),
             shared_keys=env_flag("I2V_SHARED_KEYS"),
             quota_jobs_per_day=int(_env_float("I2V_QUOTA_JOBS_PER_DAY", cls.quota_jobs_per_day)),
-            quota_running_per_visitor=int(
-                _env_float("I2V_QUOTA_RUNNING_PER_VISITOR", cls.quota_running_per_visitor)
-            ),
+            quota_running_per_visitor=int(_env_float("I2V_QUOTA_RUNNING_PER_VISITOR", cls.quota_running_per_visitor)),
             quota_running_total=int(_env_float("I2V_QUOTA_RUNNING_TOTAL", cls.quota_running_total)),
         )
 

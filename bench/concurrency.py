@@ -52,7 +52,7 @@ def _max_overlap(intervals: list[tuple[float, float]]) -> int:
 async def _visitor(http: httpx.AsyncClient, url: str, fn_index: int, image: dict, index: int) -> dict:
     """One browser session: join the queue, then follow its event stream to the end."""
     session = uuid.uuid4().hex[:11]
-    data = [image, f"job {index}", "", None, "runpod", "480p", 5, index, False, True, KEY, "", 0]
+    data = [image, f"job {index}", "", None, "runpod", "480p", 5, index, False, True, KEY, "", 0, "", ""]
     join = {"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None}
     (await http.post(f"{url}/gradio_api/queue/join", json=join)).raise_for_status()
     async with http.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}) as stream:

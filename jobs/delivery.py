@@ -20,7 +20,14 @@ from errors import DownloadError
 from jobs.download import download_video
 from jobs.record import JobRecord
 
-__all__ = ["expiry_after", "fetch_with_retries", "finish_video", "make_thumbnail", "seconds_left"]
+__all__ = [
+    "expiry_after",
+    "fetch_with_retries",
+    "finish_video",
+    "make_thumbnail",
+    "poster_thumbnail",
+    "seconds_left",
+]
 
 RETRY_INITIAL_S = 1.0
 RETRY_MAX_S = 60.0
@@ -102,6 +109,22 @@ def finish_video(record: JobRecord, source: Path, dest: Path) -> dict:
         "duration_s": round(info.duration_s, 3),
         "has_audio": info.has_audio,
     }
+
+
+def poster_thumbnail(video: Path, dest: Path) -> str | None:
+    """A thumbnail from the video's first frame (for recovered jobs, whose input image we lack)."""
+    import av
+
+    try:
+        with av.open(str(video)) as container:
+            frame = next(container.decode(video=0))
+            image = frame.to_image()
+    except (av.FFmpegError, StopIteration, OSError):
+        return None
+    image.thumbnail((THUMB_PX, THUMB_PX))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    image.save(dest, "JPEG", quality=80)
+    return dest.name
 
 
 def make_thumbnail(image_path: Path, dest: Path) -> str | None:

@@ -80,7 +80,7 @@ class JobEngine:
     def http(self) -> httpx.AsyncClient:
         """The one shared client, created on first use inside the running loop."""
         if self._http is None:
-            self._http = make_client(self._address_policy)
+            self._http = make_client(self._address_policy, self.settings.http_timeout_s)
         return self._http
 
     @contextlib.asynccontextmanager
@@ -483,6 +483,8 @@ class JobEngine:
             }
         if status.video_url:
             record.remote_url = status.video_url
+        if status.actual_prompt:
+            record.actual_prompt = status.actual_prompt
         if status.state is JobState.UNKNOWN:
             record.message = f"{record.provider} reported an unrecognised status {status.raw_status!r}; still waiting."
         elif status.state in (JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED):
@@ -544,6 +546,8 @@ class JobEngine:
             if not await self._download(live, status.video_url or "", dest):
                 return
         record.video = await asyncio.to_thread(delivery.finish_video, record, source, dest)
+        if record.thumbnail is None:
+            record.thumbnail = await asyncio.to_thread(delivery.poster_thumbnail, dest, self._thumb_path(record.id))
         record.message = "Done."
         record.mark(JobState.DELIVERED, f"video stored ({record.video['bytes']} bytes)")
 

@@ -51,6 +51,7 @@ class JobRecord:
     submit_sent_at: str | None = None  # written *before* the submit goes out
     remote_expires_at: str | None = None  # when the provider's copy of the video expires, where known
     thumbnail: str | None = None  # file name under the videos folder
+    actual_prompt: str | None = None  # the provider's rewritten prompt, where it reports one
     key_source: str = "none"  # whose key ran the job: "visitor", "server" or "none" (never the key)
     visitor: str | None = None  # quota identity (a username or a salted hash), never a raw address
 
@@ -88,6 +89,7 @@ class JobRecord:
             "studio_job_id": self.id,
             "state": self.state.value,
             "seed": self.request.get("seed"),
+            "actual_prompt": self.actual_prompt,
             "request": self.request,
             "request_body": self.request_body,
             "media_transport": self.media_transport,

@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     client_key TEXT,
     record TEXT NOT NULL
 );
+"""
+# Columns added after the first release of the table, added in place to older ledgers.
+_ADDED_COLUMNS = {"visitor": "TEXT", "key_source": "TEXT NOT NULL DEFAULT 'none'", "client_key": "TEXT"}
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, created_at);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE INDEX IF NOT EXISTS jobs_visitor ON jobs(visitor, key_source, created_at);
@@ -44,6 +48,11 @@ class JobStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        existing = {row[1] for row in self._conn.execute("PRAGMA table_info(jobs)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in existing:
+                self._conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+        self._conn.executescript(_INDEXES)
         self._lock = threading.Lock()
 
     @contextmanager

@@ -45,11 +45,12 @@ _STATUS_ERRORS: dict[int, type[ProviderError]] = {
 }
 
 
-def make_client(policy: AddressPolicy) -> httpx.AsyncClient:
+def make_client(policy: AddressPolicy, timeout_s: float | None = None) -> httpx.AsyncClient:
     """The process-wide client: guarded transport, bounded timeouts, no proxies from the env."""
+    timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)) if timeout_s else DEFAULT_TIMEOUT
     return httpx.AsyncClient(
         transport=guarded_transport(policy),
-        timeout=DEFAULT_TIMEOUT,
+        timeout=timeout,
         trust_env=False,
         follow_redirects=False,
         headers={"User-Agent": "wan-i2v-studio"},

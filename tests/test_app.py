@@ -206,7 +206,7 @@ def test_closing_the_connection_does_not_cancel_the_job(app, emulators, landscap
             f"{app.url}/gradio_api/upload", files={"files": ("a.png", landscape.read_bytes(), "image/png")}
         ).json()[0]
         image = {"path": uploaded, "meta": {"_type": "gradio.FileData"}, "orig_name": "a.png"}
-        data = [image, "slow pan", "", None, "runpod", "720p", 5, -1, False, True, KEY, "", 0]
+        data = [image, "slow pan", "", None, "runpod", "720p", 5, -1, False, True, KEY, "", 0, "", ""]
         session = "dropsession1"
         httpx.post(
             f"{app.url}/gradio_api/queue/join",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from jobs.models import JobState, utc_now
 from jobs.record import JobRecord
 from providers import CAPABILITIES, PROVIDERS
 from ui import views
+from ui.history import HistoryHandlers, owner_of
 
 __all__ = ["Studio"]
 
@@ -35,15 +35,7 @@ def _visitor(request: gr.Request | None) -> Visitor:
     return Visitor.from_request(getattr(request, "username", None), request.session_hash, headers, host)
 
 
-def _owner(request: gr.Request | None) -> str:
-    if request is None:
-        return "local"
-    if getattr(request, "username", None):
-        return f"user:{request.username}"
-    return f"session:{request.session_hash}"
-
-
-class Studio:
+class Studio(HistoryHandlers):
     """The UI's handle on the engine. One per app; holds no keys."""
 
     def __init__(self, engine: JobEngine, policy: AccessPolicy | None = None) -> None:
@@ -68,12 +60,16 @@ class Studio:
         api_key: str = "",
         image_url: str = "",
         audio_start: float = 0,
+        owner_token: str = "",
+        request_key: str = "",
         request: gr.Request = None,
         x_api_key: gr.Header = None,
     ) -> AsyncIterator[tuple]:
         """Generate a video from an image. Streams (status, video, params, params_file).
 
-        API callers may send their key as `api_key` or in an `X-API-Key` header.
+        API callers may send their key as `api_key` or in an `X-API-Key` header. `owner_token`
+        files the job under that owner's history; a repeated `request_key` from the same owner
+        returns the same job instead of starting (and paying for) a second one.
         """
         form = FormInputs(
             provider=provider,
@@ -98,14 +94,20 @@ class Studio:
             job_id = await self.engine.start(
                 generation,
                 api_key=choice.key,
-                owner=_owner(request),
+                owner=owner_of(request, owner_token),
                 key_source=choice.source.value,
                 visitor=visitor.id,
                 admit=functools.partial(self._admit, choice, visitor),
+                client_key=(request_key or "").strip()[:128] or None,
             )
         except StudioError as exc:
             raise gr.Error(redact(str(exc), (given_key,)), title="Please check your inputs") from None
         del choice, given_key, api_key, x_api_key
+        async for outputs in self._follow(job_id, request):
+            yield outputs
+
+    async def _follow(self, job_id: str, request: gr.Request | None) -> AsyncIterator[tuple]:
+        """Stream a job's views to this event; cancel it only on an explicit cancel."""
         session = request.session_hash if request is not None else None
         if session:
             self._active[session] = job_id
@@ -161,7 +163,7 @@ class Studio:
         params = record.params()
         video_path = Path(record.video["path"])
         params_path = video_path.with_name(f"{record.id}.params.json")
-        params_path.write_text(json.dumps(params, indent=2, ensure_ascii=False))
+        params_path.write_text(views.params_json(record))
         return views.status_markdown(record), str(video_path), params, str(params_path)
 
     # ---- cancel -------------------------------------------------------------------------

@@ -77,10 +77,29 @@ def status_markdown(record: JobRecord, *, now: datetime | None = None) -> str:
     if record.cost:
         label = "Cost" if record.cost.get("source") == "provider" else "Estimated cost"
         lines.append(f"{label}: {record.cost.get('text')}")
+    expiry = _expiry_text(record)
+    if expiry:
+        lines.append(expiry)
     if record.message and record.state is not JobState.DELIVERED:
         lines.append(_escape(record.message))
     lines.append(f"<small>{timeline_text(record)}</small>")
     return "\n\n".join(lines)
+
+
+def _expiry_text(record: JobRecord) -> str:
+    """A countdown for the provider's copy of the video, where its lifetime is documented."""
+    from jobs.delivery import seconds_left
+
+    left = seconds_left(record.remote_expires_at)
+    if left is None or record.state not in (JobState.SUCCEEDED, JobState.DELIVERED):
+        return ""
+    if left <= 0:
+        return "The provider's copy of the video has expired."
+    days, rest = divmod(int(left), 86400)
+    hours, rest = divmod(rest, 3600)
+    span = f"{days} d {hours} h" if days else f"{hours} h {rest // 60} min"
+    kept = "your copy is saved here" if record.state is JobState.DELIVERED else "download it before then"
+    return f"The provider's copy expires in {span}; {kept}."
 
 
 def price_text(provider: str, resolution: str, duration: int | float | None) -> str:
@@ -183,3 +202,10 @@ def access_banner(policy) -> str:
     else:
         lines.append("Hosted providers run on **your own key**: it is used for your session only and never stored.")
     return " ".join(lines)
+
+
+def params_json(record: JobRecord) -> str:
+    """The downloadable params.json."""
+    import json
+
+    return json.dumps(record.params(), indent=2, ensure_ascii=False)
