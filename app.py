@@ -13,7 +13,7 @@ from jobs.engine import JobEngine
 from jobs.store import JobStore
 from settings import Settings
 from ui.handlers import Studio
-from ui.layout import build_app
+from ui.layout import CSS, build_app
 
 log = logging.getLogger("wan_i2v_studio")
 
@@ -59,6 +59,7 @@ def launch_kwargs(settings: Settings, engine: JobEngine) -> dict:
         "auth": basic_auth(),
         "max_threads": MAX_THREADS,
         "max_file_size": MAX_UPLOAD,
+        "css": CSS,
         "enable_monitoring": False,
         "run_history": False,
         "show_error": False,

@@ -85,6 +85,7 @@ class Studio(HistoryHandlers):
             enable_prompt_expansion=enable_prompt_expansion,
             enable_safety_checker=enable_safety_checker,
         )
+        yield "**Checking inputs…**", gr.skip(), gr.skip(), gr.skip()
         visitor = _visitor(request)
         given_key = (api_key or "").strip() or (x_api_key or "").strip() or None
         try:

@@ -13,11 +13,19 @@ from providers import CAPABILITIES
 from ui import views
 from ui.handlers import Studio
 
-__all__ = ["GENERATE_CONCURRENCY", "build_app", "default_provider"]
+__all__ = ["CSS", "GENERATE_CONCURRENCY", "build_app", "default_provider"]
 
 GENERATE_CONCURRENCY = 200  # generations are async waits on a provider, not CPU work
 ALL_DURATIONS = sorted({d for caps in CAPABILITIES.values() for d in caps.durations_s})
 DEFAULT_PROVIDER = "preview"
+
+CSS = """
+#status { min-height: 4em; }
+.counter { font-size: 0.85em; opacity: 0.75; margin-top: -0.6em; }
+/* Gradio sizes the grid to the item count; keep history thumbnails small whatever the count. */
+#history .grid-container { grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)) !important; }
+#history .thumbnail-item { aspect-ratio: 16 / 10; height: auto !important; }
+"""
 
 # Runs in the browser before the generate event is sent: a fresh request key per click, so a
 # retried or duplicated event maps to the same job (ids are checked server-side per owner).
@@ -208,8 +216,9 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
             history_note = gr.Markdown("", elem_id="history_note")
             history = gr.Gallery(
                 label="History (only you see your jobs)",
-                columns=6,
-                height=260,
+                columns=8,
+                height=240,
+                object_fit="cover",
                 allow_preview=False,
                 elem_id="history",
             )
@@ -220,10 +229,10 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
                 load_job = gr.Button("Load settings", size="sm", elem_id="history_load")
                 rerun = gr.Button("Re-run (same seed)", size="sm", elem_id="history_rerun")
                 delete = gr.Button("Delete", size="sm", variant="stop", elem_id="history_delete")
-            with gr.Row():
+            with gr.Row(visible=False) as job_details:
                 job_video = gr.File(label="Video", interactive=False, elem_id="history_video")
                 job_params_file = gr.File(label="params.json", interactive=False, elem_id="history_params_file")
-            job_params = gr.JSON(label="Job details", open=False, elem_id="history_params")
+                job_params = gr.JSON(label="Job details", open=False, elem_id="history_params")
 
         form = [
             image,
@@ -360,7 +369,7 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
         refresh.click(studio.history, owner_token, history_outputs, **private)
         history.select(
             studio.select_job, [history_ids, owner_token], [selected, job_params, job_video, job_params_file], **private
-        )
+        ).then(lambda job: gr.update(visible=job is not None), selected, job_details, queue=False, **private)
         load_job.click(studio.load_from_job, [selected, owner_token], [*form, load_note], **private)
         delete.click(studio.delete_job, [selected, owner_token], history_note, **private).then(
             studio.history, owner_token, history_outputs, **private
