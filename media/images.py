@@ -30,7 +30,6 @@ __all__ = [
     "PreparedImage",
     "output_geometry",
     "prepare_image",
-    "runpod_size",
 ]
 
 Orientation = Literal["landscape", "portrait", "square"]
@@ -42,7 +41,6 @@ _JPEG_QUALITIES = (92, 85, 75, 65, 50, 35)
 _DECODE_ERRORS = (OSError, SyntaxError, EOFError, ValueError, struct.error)
 # Within 2 % of 1:1 counts as square, so a crop a few pixels off square still gets a square video.
 _SQUARE_TOLERANCE = 0.02
-_RUNPOD_TIERS = {480: (854, 480), 720: (1280, 720), 1080: (1920, 1080)}
 _WHITE = (255, 255, 255)
 _SRGB = ImageCms.createProfile("sRGB")
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -189,31 +187,6 @@ def output_geometry(width: int, height: int, short_side: int) -> tuple[int, int]
     if height > width:
         return short_side, long_side
     return short_side, short_side
-
-
-def runpod_size(orientation: Orientation, tier: int | str) -> str:
-    """Runpod's `size` string ("W*H") for an orientation and a tier (480, 720, 1080 or "720p").
-
-    Only 854*480, 1280*720 and 1920*1080 are documented; portrait swaps them. Square uses
-    tier*tier ("720*720"), an interpretation: the Hub README's examples use 1024*1024.
-    """
-    px = _tier_px(tier)
-    long_side, short_side = _RUNPOD_TIERS[px]
-    if orientation == "landscape":
-        return f"{long_side}*{short_side}"
-    if orientation == "portrait":
-        return f"{short_side}*{long_side}"
-    if orientation == "square":
-        return f"{short_side}*{short_side}"
-    raise ValueError(f"unknown orientation {orientation!r}")
-
-
-def _tier_px(tier: int | str) -> int:
-    """480, 720 or 1080 from an int or a name such as "720p"."""
-    px = int(tier.lower().removesuffix("p")) if isinstance(tier, str) else tier
-    if px not in _RUNPOD_TIERS:
-        raise ValueError(f"unknown resolution tier {tier!r}; use one of 480, 720, 1080")
-    return px
 
 
 # --- reading and decoding -------------------------------------------------------------------

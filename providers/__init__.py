@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from providers.base import Provider, Submission, resolve_api_key
+from providers.base import Provider, Submission
 from providers.capabilities import CAPABILITIES, Capabilities, estimate_price
 from providers.coretoday import CoretodayProvider
 from providers.preview import PreviewProvider
@@ -18,7 +18,6 @@ __all__ = [
     "RunpodProvider",
     "Submission",
     "estimate_price",
-    "resolve_api_key",
 ]
 
 PROVIDERS: dict[str, type[Provider]] = {cls.name: cls for cls in (PreviewProvider, RunpodProvider, CoretodayProvider)}

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
 
-from errors import MissingApiKeyError
 from jobs.models import GenerationRequest, JobState, ProviderStatus
 from providers.capabilities import CAPABILITIES, Capabilities
 from settings import Settings
 
-__all__ = ["Provider", "Submission", "resolve_api_key"]
+__all__ = ["Provider", "Submission"]
 
 
 @dataclass(frozen=True)
@@ -26,16 +24,6 @@ class Submission:
     endpoint: str
     request_body: dict[str, Any]
     media_transport: dict[str, str] = field(default_factory=dict)
-
-
-def resolve_api_key(caps: Capabilities, form_key: str | None) -> str | None:
-    """The key from the form, else the server's environment variable, else None."""
-    if caps.env_api_key is None:
-        return None
-    key = (form_key or "").strip() or os.environ.get(caps.env_api_key, "").strip()
-    if not key:
-        raise MissingApiKeyError(caps.name, caps.env_api_key)
-    return key
 
 
 class Provider(ABC):

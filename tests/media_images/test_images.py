@@ -19,7 +19,6 @@ from media.images import (
     PreparedImage,
     output_geometry,
     prepare_image,
-    runpod_size,
 )
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
@@ -480,26 +479,6 @@ def test_unfittable_transport_limit_is_refused(tmp_path):
 )
 def test_output_geometry(size, tier, expected):
     assert output_geometry(*size, tier) == expected
-
-
-@pytest.mark.parametrize(
-    ("orientation", "tier", "expected"),
-    [
-        ("landscape", 480, "854*480"),
-        ("landscape", 720, "1280*720"),
-        ("landscape", "1080p", "1920*1080"),
-        ("portrait", 720, "720*1280"),
-        ("portrait", "1080P", "1080*1920"),
-        ("square", 720, "720*720"),
-    ],
-)
-def test_runpod_size(orientation, tier, expected):
-    assert runpod_size(orientation, tier) == expected
-
-
-def test_runpod_size_rejects_unknown_tier():
-    with pytest.raises(ValueError):
-        runpod_size("landscape", 1440)
 
 
 def test_aspect_limit_is_max_over_min():
