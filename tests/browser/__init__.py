@@ -1,0 +1,1 @@
+"""Real-browser tests: Debian Chromium driven by Playwright against `python app.py` subprocesses."""
