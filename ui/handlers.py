@@ -27,6 +27,15 @@ __all__ = ["Studio"]
 log = logging.getLogger(__name__)
 
 
+def _small_copy(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        image.thumbnail((480, 480))
+        return image
+
+
 def _visitor(request: gr.Request | None) -> Visitor:
     if request is None:
         return Visitor(id="local")
@@ -102,7 +111,9 @@ class Studio(HistoryHandlers):
                 client_key=(request_key or "").strip()[:128] or None,
             )
         except StudioError as exc:
-            raise gr.Error(redact(str(exc), (given_key,)), title="Please check your inputs") from None
+            message = redact(str(exc), (given_key,))
+            yield f"**Not started:** {views._escape(message)}", gr.skip(), gr.skip(), gr.skip()
+            raise gr.Error(message, title="Please check your inputs") from None
         del choice, given_key, api_key, x_api_key
         async for outputs in self._follow(job_id, request):
             yield outputs
@@ -125,6 +136,9 @@ class Studio(HistoryHandlers):
             if session and self._active.get(session) == job_id:
                 del self._active[session]
         record = self.engine.snapshot(job_id)
+        if record.state is JobState.CANCELLED:
+            yield self._running_outputs(record)  # asked for: a final status, not an error
+            return
         if record.state is not JobState.DELIVERED:
             yield self._running_outputs(record)
             raise gr.Error(record.message or record.state.value, title=views._PHASE[record.state])
@@ -169,13 +183,13 @@ class Studio(HistoryHandlers):
 
     # ---- cancel -------------------------------------------------------------------------
 
-    async def cancel(self, request: gr.Request = None) -> str:
-        """Cancel this session's running job and report whether the provider confirmed."""
+    async def cancel(self, request: gr.Request = None) -> None:
+        """Cancel this session's running job; its stream reports whether the provider confirmed."""
         job_id = self._active.get(request.session_hash) if request is not None else None
         if job_id is None:
-            return "Nothing to cancel."
-        record = await self.engine.cancel(job_id)
-        return views.status_markdown(record)
+            gr.Info("Nothing to cancel.")
+            return
+        await self.engine.cancel(job_id)
 
     # ---- form helpers -------------------------------------------------------------------
 
@@ -210,9 +224,11 @@ class Studio(HistoryHandlers):
             return gr.update(value=None, visible=False), ""
         try:
             prepared = await asyncio.to_thread(prepare_image, image, out_dir=self.engine.settings.inputs_dir)
+            preview = await asyncio.to_thread(_small_copy, prepared.path)
         except StudioError as exc:
             return gr.update(value=None, visible=False), f"⚠️ {views._escape(str(exc))}"
-        return gr.update(value=str(prepared.path), visible=True), views.image_summary(prepared, provider, resolution)
+        # A PIL image, not the prepared file's path: only the videos folder is served (SECURITY.md).
+        return gr.update(value=preview, visible=True), views.image_summary(prepared, provider, resolution)
 
     @staticmethod
     async def check_audio(audio: str | None, audio_start: Any, provider: str, duration: Any) -> str:

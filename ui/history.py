@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -46,6 +49,16 @@ def _caption(record: JobRecord) -> str:
     cost = (record.cost or {}).get("text", "").split(" (")[0]
     prompt = record.request.get("prompt") or f"recovered {record.provider_job_id}"
     return f"{icon} {record.provider} · {record.state.value} · {cost} · {when} UTC · {prompt[:60]}"
+
+
+def _served_copy(path: str | None) -> str | None:
+    """A byte-identical copy in the temp dir, which Gradio may serve (the inputs folder is not)."""
+    if not path:
+        return None
+    source = Path(path)
+    target = Path(tempfile.mkdtemp(prefix="i2v-replay-")) / source.name
+    shutil.copyfile(source, target)
+    return str(target)
 
 
 class HistoryHandlers:
@@ -155,10 +168,10 @@ class HistoryHandlers:
         caps = CAPABILITIES.get(replay.provider, CAPABILITIES["preview"])
         note = "\n".join(f"- {views._escape(n)}" for n in replay.notes) or "All inputs restored."
         return (
-            replay.image_path if replay.image_path else gr.skip(),
+            _served_copy(replay.image_path) if replay.image_path else gr.skip(),
             replay.prompt,
             replay.negative_prompt,
-            replay.audio_path,
+            _served_copy(replay.audio_path),
             replay.audio_start,
             replay.provider,
             gr.update(choices=[r.value for r in caps.resolutions], value=replay.resolution),

@@ -11,6 +11,7 @@ import gradio as gr
 from jobs.record import APP_VERSION
 from providers import CAPABILITIES
 from ui import views
+from ui.components import tolerant_image
 from ui.handlers import Studio
 
 __all__ = ["CSS", "GENERATE_CONCURRENCY", "build_app", "default_provider"]
@@ -79,6 +80,7 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
                     elem_id="image",
                     height=300,
                 )
+                tolerant_image(image)
                 with gr.Row():
                     prepared_image = gr.Image(
                         label="Prepared for the provider",
@@ -271,7 +273,7 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
         # Who is this, and is a job of theirs running? (A reload or a new tab reattaches.)
         loaded = demo.load(studio.init_owner, owner_state, [owner_state, owner_token], queue=False, **private)
         loaded.then(studio.history, owner_token, history_outputs, **private)
-        reattach_event = loaded.then(studio.reattach, owner_token, outputs, show_progress="hidden", **private)
+        loaded.then(studio.reattach, owner_token, outputs, show_progress="hidden", **private)
 
         provider.input(
             studio.provider_changed,
@@ -340,10 +342,8 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
             return event
 
         generate.click(lambda: gr.update(interactive=False), None, generate, queue=False, **private)
-        generate_event = run_generation(generate.click)
-        rerun_event = run_generation(
-            rerun.click(studio.load_from_job, [selected, owner_token], [*form, load_note], **private).then
-        )
+        run_generation(generate.click)
+        run_generation(rerun.click(studio.load_from_job, [selected, owner_token], [*form, load_note], **private).then)
         recover_event = recover.click(
             studio.recover,
             [recover_provider, recover_id, api_key, owner_token],
@@ -353,14 +353,10 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
             show_progress="hidden",
         )
         recover_event.then(studio.history, owner_token, history_outputs, **private)
-        cancel.click(
-            studio.cancel,
-            None,
-            status,
-            cancels=[generate_event, rerun_event, recover_event, reattach_event],
-            concurrency_limit=None,
-            **private,
-        )
+        # The Cancel button asks the engine to cancel this session's job; the job's own stream then
+        # shows "Cancelled" (confirmed or not) and ends. One writer of #status, no race with a
+        # synthetic completion. API callers cancel with job.cancel(), which reaches the same engine call.
+        cancel.click(studio.cancel, None, None, concurrency_limit=None, **private)
         test_key.click(studio.test_key, [provider, api_key], key_status, concurrency_limit=None, **private)
         resume_key.click(studio.resume_with_key, [api_key, owner_token], key_status, **private).then(
             studio.history, owner_token, history_outputs, **private

@@ -156,17 +156,7 @@ def text_as_png(tmp_path_factory) -> Path:
     ("bad_image", "words"),
     [
         ("small_image", ("image", "300×300", "360")),
-        pytest.param(
-            "text_as_png",
-            ("image", "not an image"),
-            marks=pytest.mark.xfail(
-                raises=AssertionError,
-                strict=True,
-                reason="gr.Image(type='filepath') preprocesses with PIL.Image.open before the app sees the "
-                "file: a non-image upload fails in Gradio (ComponentProcessingError), show_error=False hides "
-                "it, so no toast; the app's own message is never shown",
-            ),
-        ),
+        ("text_as_png", ("image", "not an image")),
     ],
 )
 def test_a_bad_image_is_refused_with_a_toast_that_names_the_problem(app, open_studio, request, bad_image, words):
