@@ -203,7 +203,8 @@ class JobEngine:
                 self.store.save(record)
                 return
             record.provider_job_id = None
-        elif caps.needs_key and key is None:
+        elif caps.needs_key and key is None and not (record.state is JobState.SUCCEEDED and record.remote_url):
+            # (A succeeded job only needs its result URL downloaded, which takes no key.)
             record.mark(JobState.NEEDS_KEY, "the app restarted; a session key is needed to continue")
             record.message = (
                 f"Needs your key: the app restarted while job {record.provider_job_id} was at {record.provider}. "
@@ -371,7 +372,9 @@ class JobEngine:
         try:
             submission = await live.provider.submit(live.request)
         except ProviderError as exc:
-            if ambiguous_submit_failure(exc):
+            # A ProtocolError here means the provider answered below 400 (accepted, so charged) with a
+            # body we could not read a job id from: as ambiguous as a lost answer.
+            if ambiguous_submit_failure(exc) or isinstance(exc, ProtocolError):
                 note = (
                     f"The submit may have reached {record.provider} but its answer was lost ({exc}). "
                     "It was not sent again, to avoid a second charge: check the provider's console."
