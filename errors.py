@@ -126,10 +126,16 @@ def _looks_like_key(token: str) -> bool:
     return any(c.isupper() for c in token) and any(c.islower() for c in token) and any(c.isdigit() for c in token)
 
 
-def redact(text: str, secrets: tuple[str | None, ...] = ()) -> str:
-    """Remove known secrets and anything that looks like an API key from a message."""
+def redact(text: str, secrets: tuple[str | None, ...] = (), *, keep: tuple[str | None, ...] = ()) -> str:
+    """Remove known secrets and anything that looks like an API key from a message.
+
+    `keep` lists tokens that must survive even if they look key-like (e.g. the provider's job id).
+    """
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
-    text = _PREFIXED_KEY.sub("[redacted]", text)
-    return _LONG_TOKEN.sub(lambda m: "[redacted]" if _looks_like_key(m.group()) else m.group(), text)
+    kept = {token for token in keep if token}
+    text = _PREFIXED_KEY.sub(lambda m: m.group() if m.group() in kept else "[redacted]", text)
+    return _LONG_TOKEN.sub(
+        lambda m: m.group() if m.group() in kept or not _looks_like_key(m.group()) else "[redacted]", text
+    )

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 POLL_GROWTH = 1.5
 PREVIEW_POLL_MAX_S = 0.5
 CANCEL_WAIT_S = 30.0
+EXPIRED_AFTER_404S = 3
 DOWNLOAD_RETRY_BUDGET_S = 3600.0  # when the provider does not document how long its URL lives
 
 
@@ -326,12 +327,13 @@ class JobEngine:
 
     def _changed(self, live: _LiveJob) -> None:
         record, secret = live.record, live.provider.secret
-        record.message = redact(record.message, (secret,))
+        keep = (record.provider_job_id,)
+        record.message = redact(record.message, (secret,), keep=keep)
         if record.error:
-            record.error = redact(record.error, (secret,))
+            record.error = redact(record.error, (secret,), keep=keep)
         for entry in record.timeline:
             if "note" in entry:
-                entry["note"] = redact(entry["note"], (secret,))
+                entry["note"] = redact(entry["note"], (secret,), keep=keep)
         self.store.save(record)
         event, live.changed = live.changed, asyncio.Event()
         event.set()
@@ -372,9 +374,7 @@ class JobEngine:
         try:
             submission = await live.provider.submit(live.request)
         except ProviderError as exc:
-            # A ProtocolError here means the provider answered below 400 (accepted, so charged) with a
-            # body we could not read a job id from: as ambiguous as a lost answer.
-            if ambiguous_submit_failure(exc) or isinstance(exc, ProtocolError):
+            if ambiguous_submit_failure(exc):
                 note = (
                     f"The submit may have reached {record.provider} but its answer was lost ({exc}). "
                     "It was not sent again, to avoid a second charge: check the provider's console."
@@ -426,6 +426,7 @@ class JobEngine:
         job_id = record.provider_job_id or ""
         interval = self.settings.poll_initial_s
         deadline = live.started + self.settings.job_timeout_s
+        not_found = 0  # consecutive 404s: one stray 404 (a proxy glitch) must not end a paid job
         while True:
             if live.cancel_requested:
                 return await self._cancel_remote(live)
@@ -434,7 +435,7 @@ class JobEngine:
                 self._fail(
                     live,
                     JobState.TIMED_OUT,
-                    f"No result within {self.settings.job_timeout_s / 60:.0f} min; we stopped waiting. "
+                    f"No result within {_span(self.settings.job_timeout_s)}; we stopped waiting. "
                     "The job may still finish at the provider: recover it by id later.",
                 )
                 return None
@@ -457,10 +458,16 @@ class JobEngine:
                 self._fail(live, JobState.FAILED, f"The key was refused while checking the job ({exc}).")
                 return None
             except InvalidRequestError as exc:
-                if exc.status_code == 404:
+                if exc.status_code != 404:
+                    raise
+                not_found += 1
+                if not_found >= EXPIRED_AFTER_404S:
                     self._fail(live, JobState.EXPIRED, f"{record.provider} no longer knows job {job_id}.")
                     return None
-                raise
+                record.message = f"{record.provider} answered 404 for job {job_id}; checking again."
+                self._changed(live)
+                continue
+            not_found = 0
             self._apply(live, status)
             if status.state is JobState.SUCCEEDED:
                 return status
@@ -583,6 +590,10 @@ class JobEngine:
             record.mark(JobState.SUCCEEDED, "not delivered")
             return False
         return True
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def _rebuild_request(record: JobRecord) -> GenerationRequest | None:

@@ -147,8 +147,11 @@ async def request_json(
 def ambiguous_submit_failure(exc: ProviderError) -> bool:
     """True when a failed submit may still have created a job (so it must not be resent).
 
-    A refused connection sent nothing; a timeout, reset or 5xx after sending may have.
+    A refused connection sent nothing; a timeout, reset or 5xx after sending may have. A
+    ProtocolError means the provider *accepted* (status < 400) but we could not read the id.
     """
+    if isinstance(exc, ProtocolError):
+        return True
     if not isinstance(exc, ProviderUnavailable):
         return False
     cause = exc.__cause__

@@ -644,10 +644,25 @@ async def test_lost_submit_answer_is_not_resent_after_a_restart(tmp_path, photo)
         assert runpod.submits == 1
 
 
-async def test_transient_404_expires_the_job_but_keeps_it_recoverable(tmp_path, photo):
-    """One stray 404 while the job still runs ends it as "expired" (id kept); adopting it delivers."""
+async def test_stray_404s_do_not_end_a_running_job(tmp_path, photo):
+    """Two stray 404s while the job still runs (a proxy glitch) do not end it; it is delivered."""
     with _emulator(RP, queue_s=0.1, run_s=1.0) as runpod:
-        runpod.faults.add("status", Fault.http(404, {"error": "job not found"}))
+        runpod.faults.add("status", Fault.http(404, {"error": "job not found"}), times=2)
+        settings = _settings(tmp_path, runpod, RP)
+        engine = await _engine(settings)
+        try:
+            job_id = await engine.start(_request(tmp_path, photo, RP), api_key=KEY, owner="me")
+            record = await engine.wait(job_id)
+        finally:
+            await engine.aclose()
+    assert record.state is JobState.DELIVERED, record.message
+    assert runpod.submits == 1
+
+
+async def test_expired_job_stays_recoverable_by_id(tmp_path, photo):
+    """A job that really disappears (404 every time) ends as "expired" with its id; adopting it later works."""
+    with _emulator(RP, queue_s=0.1, run_s=1.0) as runpod:
+        runpod.faults.add("status", Fault.http(404, {"error": "job not found"}), times=3)
         settings = _settings(tmp_path, runpod, RP)
         engine = await _engine(settings)
         try:

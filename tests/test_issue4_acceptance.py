@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 import secrets
 import time
 import wave
@@ -96,17 +95,8 @@ def _wait_for(condition, what: str, timeout: float = 20.0):
 
 
 def _history_endpoint(c: Client) -> str:
-    """The history API: documented as `/history`.
-
-    BUG (see test_history_api_is_served_as_documented): it is served as `/history_<n>` because the
-    private history-panel events, named after `Studio.history`, take the name first. Until that is
-    fixed the other tests find it by its prefix, so they still test the behaviour behind it.
-    """
-    names = list(c.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    if "/history" in names:
-        return "/history"
-    (name,) = [n for n in names if re.fullmatch(r"/history_\d+", n)]
-    return name
+    """The history API, as documented in the README."""
+    return "/history"
 
 
 def _history(app, token: str) -> list[dict]:
@@ -118,11 +108,6 @@ def _history(app, token: str) -> list[dict]:
         fresh.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: README documents api_name='/history' but it is served as '/history_<n>' (ui/layout.py: the "
-    "private `.then(studio.history, ...)` events take the name 'history' before gr.api(..., api_name='history')).",
-)
 def test_history_api_is_served_as_documented(client):
     assert "/history" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
 

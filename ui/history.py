@@ -84,7 +84,7 @@ class HistoryHandlers:
 
     # ---- history ------------------------------------------------------------------------
 
-    def history(self, token: str, request: gr.Request = None) -> tuple[list, list[str], str]:
+    def history_gallery(self, token: str, request: gr.Request = None) -> tuple[list, list[str], str]:
         """Gallery items for this owner's jobs (newest first), their ids, and a note."""
         records = self.engine.history(owner_of(request, token))
         thumbs = self.engine.settings.videos_dir / "thumbs"

@@ -272,7 +272,7 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
 
         # Who is this, and is a job of theirs running? (A reload or a new tab reattaches.)
         loaded = demo.load(studio.init_owner, owner_state, [owner_state, owner_token], queue=False, **private)
-        loaded.then(studio.history, owner_token, history_outputs, **private)
+        loaded.then(studio.history_gallery, owner_token, history_outputs, **private)
         loaded.then(studio.reattach, owner_token, outputs, show_progress="hidden", **private)
 
         provider.input(
@@ -337,7 +337,7 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
                 **({"api_name": "generate"} if trigger == generate.click else private),
             )
             event.then(lambda: gr.update(interactive=True), None, generate, queue=False, **private).then(
-                studio.history, owner_token, history_outputs, **private
+                studio.history_gallery, owner_token, history_outputs, **private
             )
             return event
 
@@ -352,23 +352,23 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
             concurrency_limit=GENERATE_CONCURRENCY,
             show_progress="hidden",
         )
-        recover_event.then(studio.history, owner_token, history_outputs, **private)
+        recover_event.then(studio.history_gallery, owner_token, history_outputs, **private)
         # The Cancel button asks the engine to cancel this session's job; the job's own stream then
         # shows "Cancelled" (confirmed or not) and ends. One writer of #status, no race with a
         # synthetic completion. API callers cancel with job.cancel(), which reaches the same engine call.
         cancel.click(studio.cancel, None, None, concurrency_limit=None, **private)
         test_key.click(studio.test_key, [provider, api_key], key_status, concurrency_limit=None, **private)
         resume_key.click(studio.resume_with_key, [api_key, owner_token], key_status, **private).then(
-            studio.history, owner_token, history_outputs, **private
+            studio.history_gallery, owner_token, history_outputs, **private
         )
         load_file.upload(studio.load_from_file, [load_file, reproduce_exactly], [*form, load_note], **private)
-        refresh.click(studio.history, owner_token, history_outputs, **private)
+        refresh.click(studio.history_gallery, owner_token, history_outputs, **private)
         history.select(
             studio.select_job, [history_ids, owner_token], [selected, job_params, job_video, job_params_file], **private
         ).then(lambda job: gr.update(visible=job is not None), selected, job_details, queue=False, **private)
         load_job.click(studio.load_from_job, [selected, owner_token], [*form, load_note], **private)
         delete.click(studio.delete_job, [selected, owner_token], history_note, **private).then(
-            studio.history, owner_token, history_outputs, **private
+            studio.history_gallery, owner_token, history_outputs, **private
         )
         gr.api(studio.history_api, api_name="history")
     return demo
