@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from errors import DownloadError
+from errors import BlockedAddressError, DownloadError
 from jobs.download import download_video
 from jobs.record import JobRecord
 
@@ -64,6 +64,8 @@ async def fetch_with_retries(
         try:
             await download_video(client, url, dest, max_bytes=max_bytes, timeout_s=timeout_s)
             return
+        except BlockedAddressError:
+            raise  # a refused address will not become allowed: no point retrying
         except DownloadError as exc:
             if loop.time() + delay > give_up_at:
                 raise

@@ -59,7 +59,7 @@ async def download_video(
 ) -> DownloadResult:
     """Download `url` to `dest` atomically (via a .part file). Raises DownloadError."""
     if not url.startswith(("http://", "https://")):
-        raise DownloadError("the result URL is not http(s)")
+        raise BlockedAddressError("the result URL is not http(s)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_suffix(dest.suffix + ".part")
     try:
@@ -70,7 +70,7 @@ async def download_video(
         raise DownloadError(f"the download took longer than {timeout_s:.0f} s") from exc
     except BlockedAddressError as exc:
         part.unlink(missing_ok=True)
-        raise DownloadError(f"the result URL was refused: {exc}") from exc
+        raise BlockedAddressError(f"the result URL was refused: {exc}") from exc
     except httpx.HTTPError as exc:
         part.unlink(missing_ok=True)
         raise DownloadError(f"the download failed ({type(exc).__name__})") from exc

@@ -314,6 +314,8 @@ class JobEngine:
         live = self._jobs.get(job_id)
         if live is None or live.task is None or live.task.done():
             return self.snapshot(job_id)
+        if live.record.state is JobState.SUCCEEDED:
+            return self.snapshot(job_id)  # finished and paid for: nothing to cancel; the video is kept
         live.cancel_requested = True
         live.wake.set()
         with contextlib.suppress(TimeoutError):

@@ -27,6 +27,7 @@ __all__ = ["FormInputs", "clean_text", "prepare_request", "resolve_seed"]
 _SAFE_SOURCE_FORMATS = {"JPEG", "PNG", "WEBP", "BMP"}
 _PAYLOAD_OVERHEAD = 4096
 MAX_AUDIO_SOURCE_S = 600.0
+MAX_AUDIO_RATE = 48_000
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,10 @@ def _prepare_audio_sync(path: str, start_s: float, duration_s: int, caps: Capabi
     if info.duration_s > start_s + duration_s:
         notes.append(f"Only {start_s:g}–{start_s + length:g} s of the {info.duration_s:.1f} s audio is used.")
     segment = cut_audio(decode_audio(path, until_s=start_s + length), start_s=start_s, length_s=length)
+    if segment.frame_rate > MAX_AUDIO_RATE:
+        # Lip-sync needs no more; it keeps a 10 s clip small enough for Runpod's 10 MB request.
+        segment = segment.set_frame_rate(MAX_AUDIO_RATE)
+        notes.append(f"Resampled from {info.sample_rate} Hz to {MAX_AUDIO_RATE} Hz.")
     if is_silent(segment):
         notes.append("The chosen part of the audio is silent.")
     exported = export_audio(segment, out_dir / f"audio-{secrets.token_hex(8)}.wav", "wav")

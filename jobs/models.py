@@ -129,6 +129,7 @@ class GenerationRequest:
                 "bytes": self.image.size_bytes,
                 "orientation": self.image.orientation,
                 "source_url": self.image.source_url,
+                "notes": list(getattr(self.image, "notes", ())),
             },
             "audio": None
             if self.audio is None
@@ -139,6 +140,7 @@ class GenerationRequest:
                 "start_s": self.audio.start_s,
                 "source_duration_s": round(self.audio.source_duration_s, 3),
                 "bytes": self.audio.size_bytes,
+                "notes": list(self.audio.notes),
             },
         }
 

@@ -124,10 +124,15 @@ def _open_audio(path: Path) -> av.container.InputContainer:
         raise _unreadable(path) from exc
 
 
+_STILL_IMAGE_CODECS = frozenset({"png", "mjpeg", "bmp", "webp", "gif", "tiff", "jpeg2000", "jpegls", "qoi"})
+
+
 def _audio_stream(container: av.container.InputContainer, path: Path) -> av.AudioStream:
     """The first audio stream; refuses files with real video (cover art is fine)."""
-    has_video = any(not (s.disposition & av.stream.Disposition.attached_pic) for s in container.streams.video)
-    if has_video:
+    moving = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+    if moving and not container.streams.audio and all(s.codec_context.name in _STILL_IMAGE_CODECS for s in moving):
+        raise InputError(FIELD, f"{path.name!r}: this is a picture, not audio. Upload a {SUPPORTED_FORMATS} file.")
+    if moving:
         raise InputError(
             FIELD,
             f"{path.name!r}: this looks like a video file; extract its audio or upload an audio file.",

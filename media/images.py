@@ -320,8 +320,8 @@ def _target_size(size: tuple[int, int], limits: ImageLimits) -> tuple[int, int]:
     if long_side * limits.min_side_px > short_side * limits.max_side_px:
         raise InputError(
             "image",
-            f"{width}×{height} px has an aspect ratio of {long_side / short_side:.2f}:1; the widest "
-            f"allowed is {limits.max_aspect_ratio:.2f}:1 ({limits.max_side_px} ÷ "
+            f"{width}×{height} px has an aspect ratio of {long_side / short_side:.3f}:1; the widest "
+            f"allowed is {limits.max_aspect_ratio:.3f}:1 ({limits.max_side_px} ÷ "
             f"{limits.min_side_px} px), because once the long side is fitted to "
             f"{limits.max_side_px} px the short side must still be at least "
             f"{limits.min_side_px} px. Crop the image closer to 16:9, 9:16 or square.",

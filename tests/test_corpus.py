@@ -34,12 +34,6 @@ CASES = corpus_cases()
 MAX_REFUSAL_S = 10.0
 # No case may hang the suite: a leaked paid job would otherwise wait on the provider.
 CALL_TIMEOUT_S = 60.0
-GAP_NOTES = (
-    "Preparation notes (downscaled, flattened, EXIF rotation, first GIF frame, part of the audio "
-    "used, silent audio) are computed by media/images.py and jobs/inputs.py but /generate never "
-    "returns them: GenerationRequest.summary() (params['request']) and the status text leave them "
-    "out. The browser UI shows the image notes on upload (Studio.check_image); API callers get none."
-)
 _RESULTS: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
@@ -157,7 +151,6 @@ def test_case(case: Case, client, emulators, urls, corpus_dir) -> None:
 NOTED = [c for c in CASES if c.notes]
 
 
-@pytest.mark.xfail(strict=True, reason=GAP_NOTES)
 @pytest.mark.parametrize("case", NOTED, ids=[c.id for c in NOTED])
 def test_preparation_notes_reach_the_user(case: Case) -> None:
     if case.id not in _RESULTS:

@@ -11,7 +11,7 @@ import gradio as gr
 from jobs.record import APP_VERSION
 from providers import CAPABILITIES
 from ui import views
-from ui.components import tolerant_image
+from ui.components import named_errors, tolerant_image
 from ui.handlers import Studio
 
 __all__ = ["CSS", "GENERATE_CONCURRENCY", "build_app", "default_provider"]
@@ -236,6 +236,14 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
                 job_params_file = gr.File(label="params.json", interactive=False, elem_id="history_params_file")
                 job_params = gr.JSON(label="Job details", open=False, elem_id="history_params")
 
+        for control, field in (
+            (provider, "provider"),
+            (resolution, "resolution"),
+            (duration, "duration"),
+            (seed, "seed"),
+            (audio_start, "audio_start"),
+        ):
+            named_errors(control, field)
         form = [
             image,
             prompt,

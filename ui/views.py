@@ -77,6 +77,12 @@ def status_markdown(record: JobRecord, *, now: datetime | None = None) -> str:
     if record.cost:
         label = "Cost" if record.cost.get("source") == "provider" else "Estimated cost"
         lines.append(f"{label}: {record.cost.get('text')}")
+    notes = [
+        *(record.request.get("image") or {}).get("notes", []),
+        *(record.request.get("audio") or {}).get("notes", []),
+    ]
+    if notes:
+        lines.append("Input notes: " + "; ".join(_escape(note) for note in notes))
     expiry = _expiry_text(record)
     if expiry:
         lines.append(expiry)
