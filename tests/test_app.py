@@ -131,7 +131,7 @@ def test_runpod_run_through_the_app(client, emulators, landscape):
 def test_coretoday_run_through_the_app(client, emulators, landscape):
     _, ct = emulators
     before = ct.submits
-    _, video, params, _ = client.predict(
+    _, _video, params, _ = client.predict(
         image=handle_file(str(landscape)),
         prompt="waves rolling in",
         provider="coretoday",
