@@ -327,7 +327,7 @@ def test_widest_allowed_aspect_is_accepted(tmp_path, out, size, expected):
 @pytest.mark.parametrize("size", [(2100, 360), (3000, 400), (400, 3000)])
 def test_too_wide_is_refused_with_the_reason(tmp_path, size):
     message = refused(encoded(photo(*size), "PNG"), tmp_path)
-    assert "aspect ratio" in message and "5.56:1" in message
+    assert "aspect ratio" in message and "the widest allowed is 5.556:1" in message
     assert "short side must still be at least 360 px" in message
 
 
