@@ -70,6 +70,8 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
             "Status is the provider's real state; the panel on the right records exactly what ran."
         )
         gr.Markdown(views.access_banner(studio.policy), elem_id="banner")
+        if os.environ.get("OAUTH_CLIENT_ID"):  # a Space with `hf_oauth: true`: jobs follow the HF account
+            gr.LoginButton(elem_id="login")
         with gr.Row():
             with gr.Column(scale=5):
                 image = gr.Image(
