@@ -13,6 +13,18 @@ from app import create_app, launch_kwargs
 from settings import Settings
 
 
+def emulator_settings(data_dir, *, runpod_url: str | None = None, coretoday_url: str | None = None) -> Settings:
+    """App settings for tests: providers pointed at emulators (or a closed port), fast polling."""
+    return Settings(
+        data_dir=data_dir,
+        runpod_base_url=f"{runpod_url or 'http://127.0.0.1:9'}/v2",
+        coretoday_base_url=f"{coretoday_url or 'http://127.0.0.1:9'}/v1",
+        poll_initial_s=0.1,
+        poll_max_s=0.3,
+        job_timeout_s=60,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

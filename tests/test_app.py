@@ -14,8 +14,7 @@ import pytest
 from gradio_client import handle_file
 
 from media.video import frame_hashes, probe_video
-from settings import Settings
-from tests.app_server import running_app
+from tests.app_server import emulator_settings, running_app
 from tests.emulators.coretoday import CoretodayEmulator
 from tests.emulators.runpod import RunpodEmulator
 from tests.helpers import make_photo
@@ -36,14 +35,7 @@ def emulators():
 def app(emulators, tmp_path_factory):
     rp, ct = emulators
     data = tmp_path_factory.mktemp("appdata")
-    settings = Settings(
-        data_dir=data,
-        runpod_base_url=f"{rp.base_url}/v2",
-        coretoday_base_url=f"{ct.base_url}/v1",
-        poll_initial_s=0.1,
-        poll_max_s=0.3,
-        job_timeout_s=60,
-    )
+    settings = emulator_settings(data, runpod_url=rp.base_url, coretoday_url=ct.base_url)
     with running_app(settings) as running:
         yield running
 

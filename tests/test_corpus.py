@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 from gradio_client import handle_file
 
-from settings import Settings
-from tests.app_server import running_app
+from tests.app_server import emulator_settings, running_app
 from tests.corpus.make_corpus import Case, UrlFixtures, build_corpus, check_failures, corpus_cases, load_cases
 from tests.emulators.coretoday import CoretodayEmulator
 from tests.emulators.runpod import RunpodEmulator
@@ -61,15 +60,10 @@ def urls(corpus_dir, emulators):
 @pytest.fixture(scope="module")
 def app(emulators, urls, tmp_path_factory):
     rp, _ = emulators
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("appdata"),
-        runpod_base_url=f"{rp.base_url}/v2",
-        # The URL fixtures' origin is trusted only as an operator-configured provider origin;
-        # it forwards every non-fixture path to the coretoday emulator.
-        coretoday_base_url=f"{urls.trusted_origin}/v1",
-        poll_initial_s=0.1,
-        poll_max_s=0.3,
-        job_timeout_s=60,
+    # The URL fixtures' origin is trusted only as an operator-configured provider origin;
+    # it forwards every non-fixture path to the coretoday emulator.
+    settings = emulator_settings(
+        tmp_path_factory.mktemp("appdata"), runpod_url=rp.base_url, coretoday_url=urls.trusted_origin
     )
     with running_app(settings) as running:
         yield running

@@ -23,8 +23,7 @@ from gradio_client import Client, handle_file
 
 from jobs.replay import read_params, settings_from_params
 from media.video import frame_hashes, probe_video, read_comment
-from settings import Settings
-from tests.app_server import running_app
+from tests.app_server import emulator_settings, running_app
 from tests.emulators.runpod import RunpodEmulator
 from tests.helpers import make_photo
 
@@ -45,14 +44,7 @@ def runpod():
 
 @pytest.fixture(scope="module")
 def app(runpod, tmp_path_factory):
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("issue4-data"),
-        runpod_base_url=f"{runpod.base_url}/v2",
-        coretoday_base_url="http://127.0.0.1:9/v1",
-        poll_initial_s=0.1,
-        poll_max_s=0.3,
-        job_timeout_s=60,
-    )
+    settings = emulator_settings(tmp_path_factory.mktemp("issue4-data"), runpod_url=runpod.base_url)
     with running_app(settings) as running:
         yield running
 

@@ -254,9 +254,10 @@ class Studio(HistoryHandlers):
         return views.price_text(provider, resolution, duration)
 
     @staticmethod
-    def char_count(text: str | None, provider: str, field: str) -> str:
-        caps = CAPABILITIES.get(provider)
-        limit = (caps.max_prompt_chars if field == "prompt" else caps.max_negative_chars) if caps else 800
+    def char_count(text: str | None, provider: str, *, field: str) -> str:
+        """The live counter under a text box ("prompt" or "negative"), against the provider's limit."""
+        caps = CAPABILITIES.get(provider, CAPABILITIES["preview"])
+        limit = caps.max_prompt_chars if field == "prompt" else caps.max_negative_chars
         count = len(views.clean_for_count(text))
         warn = " — too long" if count > limit else ""
         return f"{count} / {limit} characters{warn}"

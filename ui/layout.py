@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from pathlib import Path
@@ -300,22 +301,15 @@ def build_app(studio: Studio, *, provider_name: str | None = None) -> gr.Blocks:
         )
         for control in (provider, resolution, duration):
             control.change(studio.price, [provider, resolution, duration], price, queue=False, **private)
-        prompt.change(
-            lambda t, p: studio.char_count(t, p, "prompt"),
-            [prompt, provider],
-            prompt_count,
-            queue=False,
-            show_progress="hidden",
-            **private,
-        )
-        negative_prompt.change(
-            lambda t, p: studio.char_count(t, p, "negative_prompt"),
-            [negative_prompt, provider],
-            negative_count,
-            queue=False,
-            show_progress="hidden",
-            **private,
-        )
+        for box, counter, field in ((prompt, prompt_count, "prompt"), (negative_prompt, negative_count, "negative")):
+            box.change(
+                functools.partial(studio.char_count, field=field),
+                [box, provider],
+                counter,
+                queue=False,
+                show_progress="hidden",
+                **private,
+            )
         gr.on(
             [image.change, provider.change, resolution.change],
             studio.check_image,
