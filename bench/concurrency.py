@@ -67,7 +67,7 @@ async def _visitor(http: httpx.AsyncClient, url: str, fn_index: int, image: dict
     raise RuntimeError(f"job {index}: stream ended early")
 
 
-async def _drive(url: str, image_path: Path, jobs: int) -> tuple[float, list[dict]]:
+async def drive_sessions(url: str, image_path: Path, jobs: int) -> tuple[float, list[dict]]:
     limits = httpx.Limits(max_connections=jobs * 2 + 10)
     async with httpx.AsyncClient(timeout=httpx.Timeout(300), limits=limits) as http:
         config = (await http.get(f"{url}/config")).json()
@@ -87,7 +87,7 @@ def run_concurrent(jobs: int, queue_s: float, run_s: float) -> ConcurrencyResult
     with RunpodEmulator(api_key=KEY, queue_s=queue_s, run_s=run_s) as runpod:
         env = {"RUNPOD_ENDPOINT_BASE_URL": f"{runpod.base_url}/v2"}
         with app_process(env, work=work) as app:
-            wall, results = asyncio.run(_drive(app.url, image, jobs))
+            wall, results = asyncio.run(drive_sessions(app.url, image, jobs))
         spans = [(job.submitted, job.submitted + queue_s + run_s) for job in runpod.jobs]
         delivered = sum(1 for params in results if params["state"] == "delivered")
         return ConcurrencyResult(jobs, queue_s + run_s, wall, runpod.submits, delivered, _max_overlap(spans))
