@@ -15,8 +15,6 @@ from settings import Settings
 from ui.handlers import Studio
 from ui.layout import CSS, build_app
 
-log = logging.getLogger("wan_i2v_studio")
-
 QUEUE_MAX_SIZE = 512
 MAX_THREADS = 400  # also caps concurrently running events (gradio6.md §2.3)
 MAX_UPLOAD = "20mb"

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -356,7 +357,8 @@ class JobEngine:
             live.record.message = "The server stopped while this job was running; it resumes at the next start."
             raise
         except Exception as exc:  # a bug must end the job visibly, keeping its ids
-            log.exception("job %s crashed", live.record.id)
+            trace = redact(traceback.format_exc(), (live.provider.secret,))
+            log.error("job %s crashed:\n%s", live.record.id, trace)
             self._fail(live, JobState.FAILED, f"Internal error ({type(exc).__name__}).")
         finally:
             self._changed(live)

@@ -8,7 +8,6 @@ a second one would be a second charge (see docs/decisions/no-submit-retry.md).
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import httpx
@@ -27,7 +26,6 @@ from net.guard import AddressPolicy, guarded_transport
 
 __all__ = ["ambiguous_submit_failure", "make_client", "parse_retry_after", "request_json"]
 
-log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 RETRY_ATTEMPTS = 5

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from errors import AuthError, InvalidRequestError
 from jobs.models import GenerationRequest, JobState, ProviderStatus
 from providers.capabilities import CAPABILITIES, Capabilities
 from settings import Settings
@@ -49,8 +50,6 @@ class Provider(ABC):
 
         A 401/403 means the key is refused; a 404 (or any answer past auth) means it was accepted.
         """
-        from errors import AuthError, InvalidRequestError
-
         try:
             await self.status("i2v-studio-key-check")
         except AuthError:

@@ -67,3 +67,11 @@ socket.getaddrinfo = _guarded_getaddrinfo
 @pytest.fixture(scope="session")
 def session_tmp() -> Path:
     return _TMP
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    """A gradio_client for the module's `app` fixture (modules that start an in-process app)."""
+    c = app.client()
+    yield c
+    c.close()

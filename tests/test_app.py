@@ -41,13 +41,6 @@ def app(emulators, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(app):
-    c = app.client()
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def landscape(tmp_path_factory) -> Path:
     return make_photo(tmp_path_factory.mktemp("img") / "landscape.png", 900, 600)
 

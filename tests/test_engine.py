@@ -205,3 +205,18 @@ async def test_prompt_and_seed_are_recorded_exactly(tmp_path, runpod, photo):
     assert record.params()["seed"] == 987654
     assert record.request_body["input"]["seed"] == 987654
     assert record.params()["request"]["seed_was_random"] is True
+
+
+async def test_a_crash_is_logged_without_the_key(tmp_path, runpod, photo, caplog, monkeypatch):
+    """Even a bug whose message happens to carry the key is logged redacted, and the job ends visibly."""
+    from providers.runpod import RunpodProvider
+
+    async def broken_status(self, job_id):
+        raise RuntimeError(f"unexpected state while using {self.secret}")
+
+    monkeypatch.setattr(RunpodProvider, "status", broken_status)
+    caplog.set_level(logging.ERROR)
+    record, _ = await _run(_settings(tmp_path, runpod=runpod), make_request(tmp_path, image=photo))
+    assert record.state is JobState.FAILED and "Internal error" in record.message
+    assert "crashed" in caplog.text and "[redacted]" in caplog.text
+    assert KEY not in caplog.text

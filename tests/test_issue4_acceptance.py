@@ -50,13 +50,6 @@ def app(runpod, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(app):
-    c = app.client()
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def photo(tmp_path_factory) -> Path:
     return make_photo(tmp_path_factory.mktemp("issue4-img") / "photo.png", 900, 600)
 

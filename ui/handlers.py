@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,6 @@ from ui import views
 from ui.history import HistoryHandlers, owner_of
 
 __all__ = ["Studio"]
-
-log = logging.getLogger(__name__)
 
 
 def _small_copy(path):
@@ -112,7 +109,7 @@ class Studio(HistoryHandlers):
             )
         except StudioError as exc:
             message = redact(str(exc), (given_key,))
-            yield f"**Not started:** {views._escape(message)}", gr.skip(), gr.skip(), gr.skip()
+            yield f"**Not started:** {views.escape(message)}", gr.skip(), gr.skip(), gr.skip()
             raise gr.Error(message, title="Please check your inputs") from None
         del choice, given_key, api_key, x_api_key
         async for outputs in self._follow(job_id, request):
@@ -141,7 +138,7 @@ class Studio(HistoryHandlers):
             return
         if record.state is not JobState.DELIVERED:
             yield self._running_outputs(record)
-            raise gr.Error(record.message or record.state.value, title=views._PHASE[record.state])
+            raise gr.Error(record.message or record.state.value, title=views.PHASE[record.state])
         yield self._final_outputs(record)
 
     def _admit(self, choice: KeyChoice, visitor: Visitor) -> None:
@@ -166,7 +163,7 @@ class Studio(HistoryHandlers):
         try:
             ok = await checker.check_key()
         except StudioError as exc:
-            return f"⚠️ Could not check the key: {views._escape(redact(str(exc), (key,)))}"
+            return f"⚠️ Could not check the key: {views.escape(redact(str(exc), (key,)))}"
         finally:
             del checker, key
         return f"✅ {caps.name} accepted this key." if ok else f"❌ {caps.name} refused this key (401/403)."
@@ -226,7 +223,7 @@ class Studio(HistoryHandlers):
             prepared = await asyncio.to_thread(prepare_image, image, out_dir=self.engine.settings.inputs_dir)
             preview = await asyncio.to_thread(_small_copy, prepared.path)
         except StudioError as exc:
-            return gr.update(value=None, visible=False), f"⚠️ {views._escape(str(exc))}"
+            return gr.update(value=None, visible=False), f"⚠️ {views.escape(str(exc))}"
         # A PIL image, not the prepared file's path: only the videos folder is served (SECURITY.md).
         return gr.update(value=preview, visible=True), views.image_summary(prepared, provider, resolution)
 
@@ -241,7 +238,7 @@ class Studio(HistoryHandlers):
         try:
             info = await asyncio.to_thread(probe_audio, audio)
         except StudioError as exc:
-            return f"⚠️ {views._escape(str(exc))}"
+            return f"⚠️ {views.escape(str(exc))}"
         if caps is None:
             return ""
         if not caps.accepts_audio:

@@ -14,7 +14,6 @@ from typing import Any
 import gradio as gr
 
 from errors import StudioError, redact
-from jobs.access import KeySource
 from jobs.models import JobState
 from jobs.record import JobRecord
 from jobs.replay import ReplaySettings, read_params, settings_from_params
@@ -166,7 +165,7 @@ class HistoryHandlers:
         except StudioError as exc:
             raise gr.Error(str(exc)) from None
         caps = CAPABILITIES.get(replay.provider, CAPABILITIES["preview"])
-        note = "\n".join(f"- {views._escape(n)}" for n in replay.notes) or "All inputs restored."
+        note = "\n".join(f"- {views.escape(n)}" for n in replay.notes) or "All inputs restored."
         return (
             _served_copy(replay.image_path) if replay.image_path else gr.skip(),
             replay.prompt,
@@ -220,7 +219,3 @@ class HistoryHandlers:
                 resumed += 1
         del key, api_key
         return f"Resumed {resumed} job(s)." if resumed else "No job of yours is waiting for a key."
-
-    @staticmethod
-    def key_source_label(source: str) -> str:
-        return {KeySource.VISITOR.value: "your key", KeySource.SERVER.value: "the server's key"}.get(source, "no key")

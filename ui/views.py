@@ -10,9 +10,9 @@ from jobs.models import JobState, Resolution
 from jobs.record import JobRecord
 from providers.capabilities import CAPABILITIES, Capabilities, estimate_price
 
-__all__ = ["price_text", "provider_notes", "status_markdown"]
+__all__ = ["PHASE", "escape", "price_text", "provider_notes", "status_markdown"]
 
-_PHASE = {
+PHASE = {
     JobState.CREATED: "Checking inputs and submitting",
     JobState.SUBMITTED: "Submitted",
     JobState.QUEUED: "Queued",
@@ -35,7 +35,7 @@ def _secs(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     """Escape user or provider text so it cannot add Markdown links, images or HTML."""
     return html.escape(text).replace("[", "&#91;").replace("]", "&#93;").replace("*", "&#42;").replace("_", "&#95;")
 
@@ -53,7 +53,7 @@ def timeline_text(record: JobRecord) -> str:
 
 def status_markdown(record: JobRecord, *, now: datetime | None = None) -> str:
     """The status area: phase, elapsed time, ids, real progress where the provider has it."""
-    phase = _PHASE[record.state]
+    phase = PHASE[record.state]
     lines = [f"**{phase}** · {record.provider}"]
     if record.timeline:
         start = _parse(record.timeline[0]["at"])
@@ -82,12 +82,12 @@ def status_markdown(record: JobRecord, *, now: datetime | None = None) -> str:
         *(record.request.get("audio") or {}).get("notes", []),
     ]
     if notes:
-        lines.append("Input notes: " + "; ".join(_escape(note) for note in notes))
+        lines.append("Input notes: " + "; ".join(escape(note) for note in notes))
     expiry = _expiry_text(record)
     if expiry:
         lines.append(expiry)
     if record.message and record.state is not JobState.DELIVERED:
-        lines.append(_escape(record.message))
+        lines.append(escape(record.message))
     lines.append(f"<small>{timeline_text(record)}</small>")
     return "\n\n".join(lines)
 
@@ -170,7 +170,7 @@ def image_summary(prepared, provider: str, resolution: str) -> str:
     ]
     if provider == "runpod":
         lines[-1] += f" · Runpod `size` = `{runpod_size(Orientation(prepared.orientation), tier)}`"
-    lines.extend(f"- {_escape(note)}" for note in prepared.notes)
+    lines.extend(f"- {escape(note)}" for note in prepared.notes)
     return "\n\n".join(lines[:2]) + ("\n\n" + "\n".join(lines[2:]) if lines[2:] else "")
 
 
